@@ -1,0 +1,357 @@
+// Package memory is Flume's memory channel: fast, bounded, and lost on a
+// crash. Capacity, transactionCapacity, keep-alive, byteCapacity and
+// byteCapacityBufferPercentage behave as in Flume (flume-facts §4.1), with
+// one deliberate difference: Take never blocks (a sink that finds the channel
+// empty backs off, and wakes early through Notify), where Flume's take waits
+// up to keep-alive for each missing event and so delays partial batches.
+package memory
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/engine/channel"
+	"github.com/sluicehq/sluice/engine/clock"
+	"github.com/sluicehq/sluice/engine/config"
+	"github.com/sluicehq/sluice/engine/event"
+	"github.com/sluicehq/sluice/engine/metrics"
+	"github.com/sluicehq/sluice/engine/registry"
+)
+
+// Config is the memory channel's configuration.
+type Config struct {
+	Capacity            int
+	TransactionCapacity int
+	KeepAlive           time.Duration
+	// ByteCapacity is the budget for event bodies in bytes; 0 means no byte
+	// limit. Flume defaults it to 80% of the JVM heap; a Go process has no
+	// such cap, so Sluice leaves it unlimited unless set.
+	ByteCapacity                 int64
+	ByteCapacityBufferPercentage int
+}
+
+// DefaultConfig is Flume's defaults.
+func DefaultConfig() Config {
+	return Config{Capacity: 100, TransactionCapacity: 100, KeepAlive: 3 * time.Second, ByteCapacityBufferPercentage: 20}
+}
+
+// ParseConfig reads Flume's memory channel keys.
+func ParseConfig(r *config.Reader) (Config, error) {
+	c := DefaultConfig()
+	c.Capacity = r.Int("capacity", c.Capacity)
+	if c.Capacity <= 0 {
+		r.Notef(config.Warning, "capacity", "memory-capacity", "set capacity > 0", "capacity %d is invalid; Flume uses 100", c.Capacity)
+		c.Capacity = 100
+	}
+	c.TransactionCapacity = r.Int("transactionCapacity", c.TransactionCapacity)
+	if c.TransactionCapacity <= 0 {
+		r.Errorf("transactionCapacity", "must be > 0")
+	}
+	if c.TransactionCapacity > c.Capacity {
+		r.Errorf("transactionCapacity", "%d is greater than capacity %d; Flume refuses to configure the channel; make transactionCapacity <= capacity", c.TransactionCapacity, c.Capacity)
+	}
+	c.KeepAlive = r.Seconds("keep-alive", c.KeepAlive)
+	c.ByteCapacityBufferPercentage = r.IntRange("byteCapacityBufferPercentage", c.ByteCapacityBufferPercentage, 0, 100)
+	c.ByteCapacity = r.Int64("byteCapacity", 0)
+	if c.ByteCapacity < 0 {
+		r.Errorf("byteCapacity", "must be >= 0")
+	}
+	return c, r.Err()
+}
+
+// Channel is a memory channel.
+type Channel struct {
+	name    string
+	cfg     Config
+	clk     clock.Clock
+	log     *slog.Logger
+	counter *metrics.ChannelCounter
+	slots   int64 // byte-capacity slots, MaxInt64 when unlimited
+
+	mu        sync.Mutex
+	q         ring
+	inflight  int   // taken, not yet committed: still hold capacity
+	usedSlots int64 // byte slots held by queued and in-flight events
+	closed    bool
+	space     chan struct{} // closed when capacity is released
+	data      chan struct{} // closed when events are committed
+}
+
+var _ channel.Channel = (*Channel)(nil)
+var _ channel.Notifier = (*Channel)(nil)
+
+// New returns a memory channel; it must be started before use.
+func New(name string, cfg Config, clk clock.Clock, reg *metrics.Registry, log *slog.Logger) *Channel {
+	if clk == nil {
+		clk = clock.Real()
+	}
+	if reg == nil {
+		reg = metrics.NewRegistry(clk)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	c := &Channel{name: name, cfg: cfg, clk: clk, log: log.With("channel", name),
+		space: make(chan struct{}), data: make(chan struct{})}
+	c.slots = math.MaxInt64
+	if cfg.ByteCapacity > 0 {
+		s := int64(float64(cfg.ByteCapacity) * (1 - float64(cfg.ByteCapacityBufferPercentage)*0.01) / 100)
+		if s >= 1 {
+			c.slots = s
+		}
+	}
+	c.counter = metrics.NewChannelCounter(reg, name, func() int64 { return int64(c.Len()) })
+	return c
+}
+
+func (c *Channel) Name() string  { return c.name }
+func (c *Channel) Capacity() int { return c.cfg.Capacity }
+
+func (c *Channel) TransactionCapacity() int { return c.cfg.TransactionCapacity }
+
+func (c *Channel) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.q.len()
+}
+
+func (c *Channel) Start() error {
+	c.mu.Lock()
+	c.closed = false
+	c.mu.Unlock()
+	c.counter.Start()
+	c.counter.ChannelCapacity.Set(int64(c.cfg.Capacity))
+	return nil
+}
+
+// Stop closes the channel. Events still in it are lost, and said so.
+func (c *Channel) Stop() error {
+	c.mu.Lock()
+	n := c.q.len() + c.inflight
+	c.closed = true
+	close(c.space)
+	c.space = make(chan struct{})
+	c.mu.Unlock()
+	if n > 0 {
+		c.log.Warn("memory channel stopped with events in it; they are lost", "events", n)
+	}
+	c.counter.Stop()
+	return nil
+}
+
+// Notify returns a channel closed at the next put commit.
+func (c *Channel) Notify() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.data
+}
+
+func (c *Channel) Begin() (channel.Transaction, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, fmt.Errorf("channel %s: %w", c.name, channel.ErrClosed)
+	}
+	return &txn{c: c}, nil
+}
+
+type txn struct {
+	c         *Channel
+	puts      []event.Event
+	putSlots  int64
+	takes     []event.Event
+	takeSlots int64
+	done      bool
+}
+
+func (t *txn) Put(events []event.Event) error {
+	if t.done {
+		return channel.ErrTxnDone
+	}
+	t.c.counter.EventPutAttemptCount.Add(int64(len(events)))
+	if len(t.puts)+len(events) > t.c.cfg.TransactionCapacity {
+		return channel.TxnCapacityError(t.c.name, "put", t.c.cfg.TransactionCapacity)
+	}
+	t.puts = append(t.puts, events...)
+	for _, e := range events {
+		t.putSlots += channel.Cost(e)
+	}
+	return nil
+}
+
+func (t *txn) Take(max int) ([]event.Event, error) {
+	if t.done {
+		return nil, channel.ErrTxnDone
+	}
+	if max <= 0 {
+		return nil, nil
+	}
+	if len(t.takes)+max > t.c.cfg.TransactionCapacity {
+		return nil, channel.TxnCapacityError(t.c.name, "take", t.c.cfg.TransactionCapacity)
+	}
+	c := t.c
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("channel %s: %w", c.name, channel.ErrClosed)
+	}
+	n := min(max, c.q.len())
+	start := len(t.takes)
+	for i := 0; i < n; i++ {
+		t.takes = append(t.takes, c.q.popFront())
+	}
+	c.inflight += n
+	c.mu.Unlock()
+	got := t.takes[start:]
+	for _, e := range got {
+		t.takeSlots += channel.Cost(e)
+	}
+	attempts := int64(n)
+	if n < max {
+		attempts++ // the attempt that found the channel empty, as Flume counts
+	}
+	c.counter.EventTakeAttemptCount.Add(attempts)
+	return got, nil
+}
+
+func (t *txn) Commit() error {
+	if t.done {
+		return channel.ErrTxnDone
+	}
+	c := t.c
+	deadline := c.clk.Now().Add(c.cfg.KeepAlive)
+	c.mu.Lock()
+	for {
+		if c.closed {
+			c.mu.Unlock()
+			return fmt.Errorf("channel %s: commit: %w", c.name, channel.ErrClosed)
+		}
+		used := c.q.len() + c.inflight
+		// Takes of this transaction free their room as the puts use it.
+		needRoom := used-len(t.takes)+len(t.puts) <= c.cfg.Capacity || len(t.puts) == 0
+		needBytes := c.usedSlots-t.takeSlots+t.putSlots <= c.slots || t.putSlots == 0
+		if needRoom && needBytes {
+			break
+		}
+		remaining := deadline.Sub(c.clk.Now())
+		if remaining <= 0 {
+			c.mu.Unlock()
+			if !needRoom {
+				return fmt.Errorf("channel %s: space for commit to queue couldn't be acquired; sinks are likely not keeping up with sources, or the buffer size is too tight: %w", c.name, channel.ErrFull)
+			}
+			return fmt.Errorf("channel %s: cannot commit transaction: byte capacity allocated to store event body %d reached: %w", c.name, c.slots*100, channel.ErrFull)
+		}
+		wait := c.space
+		c.mu.Unlock()
+		tm := c.clk.NewTimer(remaining)
+		select {
+		case <-wait:
+		case <-tm.C():
+		}
+		tm.Stop()
+		c.mu.Lock()
+	}
+	for _, e := range t.puts {
+		c.q.pushBack(e)
+	}
+	c.inflight -= len(t.takes)
+	c.usedSlots += t.putSlots - t.takeSlots
+	if len(t.takes) > 0 {
+		close(c.space)
+		c.space = make(chan struct{})
+	}
+	if len(t.puts) > 0 {
+		close(c.data)
+		c.data = make(chan struct{})
+	}
+	c.mu.Unlock()
+	c.counter.EventPutSuccessCount.Add(int64(len(t.puts)))
+	c.counter.EventTakeSuccessCount.Add(int64(len(t.takes)))
+	t.done = true
+	t.puts, t.takes = nil, nil
+	return nil
+}
+
+func (t *txn) Rollback() error {
+	if t.done {
+		return channel.ErrTxnDone
+	}
+	c := t.c
+	c.mu.Lock()
+	for i := len(t.takes) - 1; i >= 0; i-- {
+		c.q.pushFront(t.takes[i])
+	}
+	c.inflight -= len(t.takes)
+	if len(t.takes) > 0 {
+		close(c.data)
+		c.data = make(chan struct{})
+	}
+	c.mu.Unlock()
+	t.done = true
+	t.puts, t.takes = nil, nil
+	return nil
+}
+
+// ring is a growable double-ended queue of events.
+type ring struct {
+	buf  []event.Event
+	head int
+	n    int
+}
+
+func (r *ring) len() int { return r.n }
+
+func (r *ring) grow() {
+	size := len(r.buf) * 2
+	if size == 0 {
+		size = 64
+	}
+	nb := make([]event.Event, size)
+	for i := 0; i < r.n; i++ {
+		nb[i] = r.buf[(r.head+i)%len(r.buf)]
+	}
+	r.buf, r.head = nb, 0
+}
+
+func (r *ring) pushBack(e event.Event) {
+	if r.n == len(r.buf) {
+		r.grow()
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = e
+	r.n++
+}
+
+func (r *ring) pushFront(e event.Event) {
+	if r.n == len(r.buf) {
+		r.grow()
+	}
+	r.head = (r.head - 1 + len(r.buf)) % len(r.buf)
+	r.buf[r.head] = e
+	r.n++
+}
+
+func (r *ring) popFront() event.Event {
+	e := r.buf[r.head]
+	r.buf[r.head] = event.Event{}
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	return e
+}
+
+func init() {
+	registry.Register(registry.Entry{
+		Kind:    registry.Channel,
+		Name:    "memory",
+		Aliases: []string{"org.apache.flume.channel.MemoryChannel"},
+		Factory: registry.ChannelFactory(func(env registry.Env, r *config.Reader) (channel.Channel, error) {
+			cfg, err := ParseConfig(r)
+			if err != nil {
+				return nil, err
+			}
+			return New(r.Name(), cfg, env.Clock, env.Metrics, env.Log), nil
+		}),
+	})
+}

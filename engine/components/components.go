@@ -1,0 +1,9 @@
+// Package components links every built-in component into a binary: import
+// it for its side effect of registering them.
+package components
+
+import (
+	_ "github.com/sluicehq/sluice/engine/channel/memory"
+	_ "github.com/sluicehq/sluice/engine/processor"
+	_ "github.com/sluicehq/sluice/engine/selector"
+)
