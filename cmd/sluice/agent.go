@@ -51,9 +51,9 @@ func splitSysProps(args []string) (rest []string, sys map[string]string) {
 
 type agentFlags struct {
 	name, confDir, metricsAddr, logFormat, logLevel string
-	files                                            []string
-	noReload, strict                                 bool
-	poll, drain                                      time.Duration
+	files                                           []string
+	noReload, strict                                bool
+	poll, drain                                     time.Duration
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
