@@ -415,4 +415,3 @@ func (f disconnect) Heal(ctx context.Context, t faults.Target) error {
 	}
 	return ct.Restarted(ctx)
 }
-
