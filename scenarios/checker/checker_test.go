@@ -382,3 +382,24 @@ func TestFailoverTableEdges(t *testing.T) {
 		t.Errorf("standby row %+v", rows[1])
 	}
 }
+
+// Lost events and extra copies go to the faults that touched the event's
+// node, even when another node's fault was nearer in time.
+func TestAttributionFollowsTheNode(t *testing.T) {
+	c := New(Options{Start: t0})
+	c.Writer("a1w0", "a1")
+	c.Writer("a2w0", "a2")
+	write(c, "a1w0", 0, 5000, true) // lost, written right when a2 was killed
+	d := write(c, "a2w0", 0, 1000, true)
+	c.Deliver("s", d, at(1100))
+	c.Deliver("s", d, at(5500)) // a copy after both kills
+	topo := record.Topology{Nodes: []record.Node{{Name: "a1", Role: record.RoleAgent}, {Name: "a2", Role: record.RoleAgent}}}
+	faults := []record.Fault{
+		{ID: 1, Name: "kill-a1", Target: "a1", InjectedMs: 3000},
+		{ID: 2, Name: "kill-a2", Target: "a2", InjectedMs: 5000},
+	}
+	rows, notes := c.Failover(Analysis{Start: t0, EndMs: 9000, Faults: faults, Topology: topo})
+	if rows[0].Lost != 1 || rows[1].Lost != 0 || rows[0].Duplicated != 0 || rows[1].Duplicated != 1 || len(notes) != 0 {
+		t.Fatalf("rows %+v notes %v", rows, notes)
+	}
+}

@@ -64,7 +64,10 @@ func (c *Checker) Failover(a Analysis) (rows []record.FailoverRow, notes []strin
 		write int64
 	}
 	var lost []lostEv
-	type dupEv struct{ second, extra int64 }
+	type dupEv struct {
+		node          string
+		second, extra int64
+	}
 	var dups []dupEv
 	for _, w := range c.order {
 		for i := range w.events {
@@ -75,7 +78,7 @@ func (c *Checker) Failover(a Analysis) (rows []record.FailoverRow, notes []strin
 			if e.copies > 0 {
 				byNode[w.node] = append(byNode[w.node], arrival{at: ms(e.first), store: e.store - 1})
 				if e.copies > 1 {
-					dups = append(dups, dupEv{second: ms(e.second), extra: int64(e.copies - 1)})
+					dups = append(dups, dupEv{node: w.node, second: ms(e.second), extra: int64(e.copies - 1)})
 				}
 			} else if e.acked {
 				lost = append(lost, lostEv{node: w.node, write: ms(e.write)})
@@ -264,12 +267,38 @@ func (c *Checker) Failover(a Analysis) (rows []record.FailoverRow, notes []strin
 		rows[fi] = row
 	}
 
-	// Attribution of lost events and extra copies.
+	// Attribution of lost events and extra copies, among the faults that
+	// touched the event's node: on it, or on a node it delivers to.
+	reaches := map[[2]string]bool{}
+	for _, h := range a.Topology.Hops {
+		reaches[[2]string{h.From, h.To}] = true
+	}
+	for _, n := range a.Topology.Nodes {
+		for _, g := range n.Groups {
+			for _, s := range g.Sinks {
+				reaches[[2]string{n.Name, s.Target}] = true
+			}
+		}
+	}
+	candidates := func(node string) []int {
+		var out []int
+		for i, f := range faults {
+			if f.Target == node || reaches[[2]string{node, f.Target}] {
+				out = append(out, i)
+			}
+		}
+		if len(out) == 0 {
+			for i := range faults {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
 	var lostNone, dupNone int64
 	for _, l := range lost {
 		best, bestD := -1, int64(0)
-		for i, f := range faults {
-			d := l.write - f.InjectedMs
+		for _, i := range candidates(l.node) {
+			d := l.write - faults[i].InjectedMs
 			if d < 0 {
 				d = -d
 			}
@@ -285,8 +314,8 @@ func (c *Checker) Failover(a Analysis) (rows []record.FailoverRow, notes []strin
 	}
 	for _, d := range dups {
 		best := -1
-		for i, f := range faults {
-			if f.InjectedMs <= d.second {
+		for _, i := range candidates(d.node) {
+			if faults[i].InjectedMs <= d.second {
 				best = i
 			}
 		}

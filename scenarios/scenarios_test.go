@@ -1,0 +1,159 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/reports"
+	"github.com/sluicehq/sluice/reports/record"
+)
+
+// sluiceBin is the sluice binary the scenarios run, built once per test
+// run: static (CGO_ENABLED=0) and without -race, so the same binary serves
+// the container images.
+var sluiceBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sluice-scenarios-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	sluiceBin = filepath.Join(dir, "sluice")
+	build := exec.Command("go", "build", "-o", sluiceBin, "../cmd/sluice")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building sluice: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// soak selects the long variants (make soak).
+var soak = os.Getenv("SLUICE_SOAK") != ""
+
+// runsDir is where run records go: $SLUICE_RUNS_DIR to keep them, else a
+// temporary directory of the test.
+func runsDir(t *testing.T) string {
+	if d := os.Getenv("SLUICE_RUNS_DIR"); d != "" {
+		return d
+	}
+	return t.TempDir()
+}
+
+func seedFor(t *testing.T) int64 {
+	if s := os.Getenv("SLUICE_SEED"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("SLUICE_SEED=%q: %v", s, err)
+		}
+		return n
+	}
+	return time.Now().UnixNano()
+}
+
+// run runs a catalogued scenario and checks what every scenario must
+// show: a stored record and report, the verdict (valid, or for a lossy
+// configuration invalid with the loss counted) and every expectation.
+func run(t *testing.T, name string, opts Options) *record.Run {
+	t.Helper()
+	sc, ok := Lookup(name)
+	if !ok {
+		t.Fatalf("no scenario %q", name)
+	}
+	if opts.Binary == "" {
+		opts.Binary = sluiceBin
+	}
+	opts.RunsDir = runsDir(t)
+	opts.WorkDir = t.TempDir()
+	opts.Seed = seedFor(t)
+	opts.Long = soak
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	r, dir, err := Run(ctx, sc, opts)
+	var skip *SkipError
+	if errors.As(err, &skip) {
+		t.Skipf("%s: %s", name, skip.Reason)
+	}
+	if err != nil {
+		t.Fatalf("seed %d: %v", opts.Seed, err)
+	}
+	for _, f := range []string{reports.RecordFile, reports.MarkdownFile, reports.HTMLFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("run directory lacks %s: %v", f, err)
+		}
+	}
+	c := r.Checker
+	t.Logf("seed %d, run %s: valid=%v attempted=%d acknowledged=%d delivered=%d lost=%d duplicated=%d unexpected=%d torn=%d; latency p50=%dus p99=%dus max=%dus",
+		opts.Seed, dir, c.Valid, c.Attempted, c.Acknowledged, c.Delivered, c.Lost, c.Duplicated, c.Unexpected, c.Torn, c.Latency.P50Us, c.Latency.P99Us, c.Latency.MaxUs)
+	for _, row := range r.Failover {
+		t.Logf("  fault %d %s on %s: injected %dms detected %s failed over %s healed %s failed back %s gap %dms lost %d dup %d",
+			row.Fault, row.Name, row.Target, row.InjectedMs, ms(row.DetectedMs), ms(row.FailedOverMs), ms(row.HealedMs), ms(row.FailedBackMs), row.LongestGapMs, row.Lost, row.Duplicated)
+	}
+	if c.Attempted == 0 || c.Delivered == 0 {
+		t.Errorf("nothing written or delivered: %+v", c)
+	}
+	for _, f := range r.Faults {
+		if f.Error != "" {
+			t.Errorf("fault %d %s on %s: %s", f.ID, f.Name, f.Target, f.Error)
+		}
+	}
+	if sc.Lossy {
+		if c.Valid || c.Lost == 0 {
+			t.Errorf("a deliberately lossy configuration was not found invalid: valid=%v lost=%d", c.Valid, c.Lost)
+		}
+	} else {
+		if !c.Valid || c.Lost != 0 || c.Unexpected != 0 {
+			t.Errorf("INVALID: lost %d (%v), unexpected %d %q", c.Lost, c.LostIntervals, c.Unexpected, c.UnexpectedSamples)
+		}
+		if !r.Phases.Drained {
+			t.Errorf("the drain did not finish")
+		}
+	}
+	for _, e := range r.Expectations {
+		if !e.Held {
+			t.Errorf("expectation failed: %s (%s)", e.Claim, e.Detail)
+		}
+	}
+	if t.Failed() {
+		t.Logf("timeline:\n%s", strings.Join(reports.TimelineLines(r), "\n"))
+	}
+	return r
+}
+
+func ms(v *int64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%dms", *v)
+}
+
+func TestSmoke(t *testing.T) { run(t, "smoke", Options{}) }
+
+func TestScenario1KillPrimary(t *testing.T)      { run(t, "kill-primary", Options{}) }
+func TestScenario2PartitionPrimary(t *testing.T) { run(t, "partition-primary", Options{}) }
+func TestScenario3RollingRestart(t *testing.T)   { run(t, "rolling-restart", Options{}) }
+func TestScenario4KillAgents(t *testing.T)       { run(t, "kill-agents", Options{}) }
+func TestScenario5FlappingLoadBalance(t *testing.T) {
+	run(t, "flapping-lb", Options{})
+}
+func TestScenario6SlowNetwork(t *testing.T)     { run(t, "slow-network", Options{}) }
+func TestScenario7FrozenCollector(t *testing.T) { run(t, "frozen-collector", Options{}) }
+
+// The checker can fail: deliberately lossy configurations are reported
+// invalid with the lost events counted.
+func TestLossyMemoryChannel(t *testing.T) { run(t, "lossy-memory-channel", Options{}) }
+func TestLossyMemoryDisk(t *testing.T)    { run(t, "lossy-memory-disk", Options{}) }
+
+func TestDiskFull(t *testing.T) { run(t, "disk-full", Options{}) }
