@@ -154,10 +154,12 @@ func (n *Node) ready(ctx context.Context) error {
 	n.mu.Lock()
 	src := net.JoinHostPort("127.0.0.1", strconv.Itoa(n.sourcePort))
 	n.mu.Unlock()
-	if n.Role == record.RoleAgent {
-		if hm, err := n.proc.WaitLog(ctx, httpRE); err == nil {
-			src = hm[1]
+	if n.Role == record.RoleAgent && n.h.sc.source() == "http" {
+		hm, err := n.proc.WaitLog(ctx, httpRE)
+		if err != nil {
+			return err
 		}
+		src = hm[1]
 	}
 	return n.up(ctx, m[1], src)
 }

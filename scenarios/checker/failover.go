@@ -194,6 +194,7 @@ func (c *Checker) Failover(a Analysis) (rows []record.FailoverRow, notes []strin
 
 			// Failed over / failed back: per affected node, then the last.
 			var over, back int64
+			firstOver := int64(-1)
 			overAll, backAll := true, f.HealedMs != nil
 			via := map[int]int64{}
 			for _, n := range affected {
@@ -214,6 +215,9 @@ func (c *Checker) Failover(a Analysis) (rows []record.FailoverRow, notes []strin
 					overAll = false
 				} else {
 					over = max(over, o)
+					if firstOver < 0 || o < firstOver {
+						firstOver = o
+					}
 				}
 				if f.HealedMs != nil {
 					b := int64(-1)
@@ -233,6 +237,11 @@ func (c *Checker) Failover(a Analysis) (rows []record.FailoverRow, notes []strin
 			}
 			if overAll {
 				row.FailedOverMs = record.Ms(over)
+			}
+			// Samples only bound the first failure from above; the first
+			// delivery through another sink bounds it too.
+			if row.DetectedMs != nil && firstOver >= 0 && *row.DetectedMs > firstOver {
+				row.DetectedMs = record.Ms(firstOver)
 			}
 			if backAll {
 				row.FailedBackMs = record.Ms(back)
