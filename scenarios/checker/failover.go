@@ -215,7 +215,10 @@ func (c *Checker) Failover(a Analysis) (rows []record.FailoverRow, notes []strin
 					overAll = false
 				} else {
 					over = max(over, o)
-					if firstOver < 0 || o < firstOver {
+					// Only a node that delivered through the target alone
+					// before the fault proves, by delivering elsewhere,
+					// that it saw the failure.
+					if exclusive(arr, target, f.InjectedMs-a.Lookback.Milliseconds(), f.InjectedMs) && (firstOver < 0 || o < firstOver) {
 						firstOver = o
 					}
 				}
@@ -341,6 +344,18 @@ func (c *Checker) Failover(a Analysis) (rows []record.FailoverRow, notes []strin
 		notes = append(notes, fmt.Sprintf("%d extra copies arrived before any fault", dupNone))
 	}
 	return rows, notes
+}
+
+// exclusive reports whether every arrival in [from, to) was in a target
+// store.
+func exclusive(arr []arrival, target map[int]bool, from, to int64) bool {
+	i := sort.Search(len(arr), func(i int) bool { return arr[i].at >= from })
+	for ; i < len(arr) && arr[i].at < to; i++ {
+		if !target[int(arr[i].store)] {
+			return false
+		}
+	}
+	return true
 }
 
 func contains(s []string, v string) bool {
