@@ -505,32 +505,50 @@ func (a *Agent) lintMemoryChannels() {
 	}
 }
 
-// lintSharedChannels: sinks of different types on one channel, outside a
-// sink group, split the events between them; neither gets all of them.
+// lintSharedChannels: consumers of different kinds on one channel split
+// the events between them, so none of them gets every event. A consumer is
+// a sink outside any group, or a whole sink group; several sinks of one type
+// outside groups are the usual way to drain a channel in parallel.
 func (a *Agent) lintSharedChannels() {
-	byChannel := map[string][]*Component{}
+	group := map[string]string{}
+	for _, g := range a.SinkGroups {
+		for _, s := range g.Sinks {
+			group[s] = g.Name
+		}
+	}
+	type consumer struct{ kind, name string }
+	byChannel := map[string][]consumer{}
+	last := map[string]*Component{}
+	seen := map[string]bool{}
 	for _, s := range a.Sinks {
-		byChannel[s.Channel] = append(byChannel[s.Channel], s)
+		c := consumer{kind: strings.ToLower(s.Type), name: fmt.Sprintf("sink %s (%s)", s.Name, s.Type)}
+		if ft, ok := LookupFlumeType(KindSink, s.Type); ok {
+			c.kind = ft.Class
+		}
+		if g := group[s.Name]; g != "" {
+			if seen[s.Channel+"/"+g] {
+				continue
+			}
+			seen[s.Channel+"/"+g] = true
+			c = consumer{kind: "group " + g, name: "sink group " + g}
+		}
+		byChannel[s.Channel] = append(byChannel[s.Channel], c)
+		last[s.Channel] = s
 	}
 	for _, ch := range sortedKeysOf(byChannel) {
-		sinks := byChannel[ch]
-		types := map[string]bool{}
+		cs := byChannel[ch]
+		kinds := map[string]bool{}
 		var names []string
-		for _, s := range sinks {
-			t := strings.ToLower(s.Type)
-			if ft, ok := LookupFlumeType(KindSink, s.Type); ok {
-				t = ft.Class
-			}
-			types[t] = true
-			names = append(names, fmt.Sprintf("%s (%s)", s.Name, s.Type))
+		for _, c := range cs {
+			kinds[c.kind] = true
+			names = append(names, c.name)
 		}
-		if len(types) < 2 {
+		if len(kinds) < 2 {
 			continue
 		}
-		last := sinks[len(sinks)-1]
-		a.addAbout(last, Warning, "channel", "sinks-share-channel",
-			fmt.Sprintf("sinks %s all take from channel %s: each event goes to only one of them, so none of them gets every event", strings.Join(names, ", "), ch),
-			"to send every event to each, give each sink its own channel and list all the channels on the source (the replicating selector copies every event into each)")
+		a.addAbout(last[ch], Warning, "channel", "sinks-share-channel",
+			fmt.Sprintf("%s take from the same channel %s: each event goes to only one of them, so none of them gets every event", strings.Join(names, " and "), ch),
+			"to send every event to each, give each its own channel and list all the channels on the source (the replicating selector copies every event into each)")
 	}
 }
 

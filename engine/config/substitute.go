@@ -130,6 +130,11 @@ func (s *substituter) subst(text string, prior []string) string {
 			out.WriteString(s.subst(val, prior))
 		} else {
 			out.WriteString(text[j : end+1])
+			if !isFilterRef(name) && !s.unsupported(name) {
+				s.note(Warning, "unresolved-substitution",
+					fmt.Sprintf("${%s} is not defined; the value keeps it literally", name),
+					"set it, give a default with ${NAME:-default}, or write $${...} for a literal ${...}")
+			}
 		}
 		prior = prior[:len(prior)-1]
 		i = end + 1
@@ -216,13 +221,15 @@ func (s *substituter) lookup(name string) (string, bool) {
 			}
 		}
 	}
-	if isFilterRef(name) {
-		return "", false // a config filter resolves it later
-	}
-	s.note(Warning, "unresolved-substitution",
-		fmt.Sprintf("${%s} is not defined; the value keeps it literally", name),
-		"set the variable, pass -D"+name+"=value, give a default with ${NAME:-default}, or escape it as $${...}")
 	return "", false
+}
+
+// unsupported reports whether name uses a lookup Sluice does not implement
+// (already reported by lookup).
+func (s *substituter) unsupported(name string) bool {
+	p, _, ok := strings.Cut(name, ":")
+	p = strings.ToLower(p)
+	return ok && (p == "java" || p == "date")
 }
 
 // sysProp looks up a Java system property: -D flags, then the few
