@@ -44,11 +44,12 @@ func (r *Reader) Errorf(key, format string, args ...any) {
 }
 
 func (r *Reader) addErr(err error) {
+	// A Sub reader keeps its own errors (its factory returns them) and
+	// reports them to its parent (the component as a whole fails).
+	r.errs = append(r.errs, err)
 	if r.parent != nil {
 		r.parent.addErr(err)
-		return
 	}
-	r.errs = append(r.errs, err)
 }
 
 // Notef records a note or warning on key for `sluice check` (for example
@@ -63,7 +64,8 @@ func (r *Reader) Notef(sev Severity, key, rule, fix, format string, args ...any)
 	r.notes = append(r.notes, f)
 }
 
-// Err returns every error recorded so far, or nil.
+// Err returns every error recorded so far through this reader (and its
+// Sub readers), or nil.
 func (r *Reader) Err() error { return errors.Join(r.errs...) }
 
 // Notes returns the findings recorded with Notef.
