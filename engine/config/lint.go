@@ -89,6 +89,11 @@ func (a *Agent) lintValues() {
 				fmt.Sprintf("the value of %s starts or ends with a %s (U+%04X); Java's trim keeps it, so Flume reads %q", full, oddSpaces[r], r, p.Value),
 				"retype the value with plain spaces")
 		}
+		if p.Swallowed != "" {
+			a.Add(Warning, p.Pos, full, "swallowed-escape",
+				fmt.Sprintf("the value of %s is written with %s, but a backslash in a properties file escapes the next character, so Flume reads %q", full, p.Swallowed, p.Value),
+				fmt.Sprintf("write a double backslash (\\%s) where a backslash is meant, as regular expressions and Windows paths need", p.Swallowed[1:]))
+		}
 		before, ok := inlineComment(p.Value)
 		if !ok {
 			continue

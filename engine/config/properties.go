@@ -35,6 +35,10 @@ type Property struct {
 	// Latin1 is set when the file was not valid UTF-8 and was read as
 	// ISO-8859-1, as Flume 1.10+ reads every file.
 	Latin1 bool
+	// Swallowed is the first escape in the value that Java reads as the
+	// bare character, like \d (read "d") or \data in a Windows path,
+	// when it is not one of the characters people escape on purpose.
+	Swallowed string
 }
 
 // MaxLineBytes caps one logical line, and MaxFileBytes one file, so that a
@@ -268,26 +272,32 @@ func splitKeyValue(file string, line int, l []byte) (Property, error) {
 		valueStart++
 	}
 	pos := Position{File: file, Line: line}
-	key, err := unescape(l[:keyLen])
+	key, _, err := unescape(l[:keyLen])
 	if err != nil {
 		return Property{}, fmt.Errorf("%s: key: %w", pos, err)
 	}
-	val, err := unescape(l[valueStart:])
+	val, swallowed, err := unescape(l[valueStart:])
 	if err != nil {
 		return Property{}, fmt.Errorf("%s: value of %q: %w", pos, key, err)
 	}
-	return Property{Key: key, Value: val, Pos: pos}, nil
+	return Property{Key: key, Value: val, Pos: pos, Swallowed: swallowed}, nil
 }
 
-// unescape is Properties.loadConvert.
-func unescape(b []byte) (string, error) {
+// deliberateEscapes are characters people escape on purpose in properties
+// files: separators, comment starters, spaces and the backslash itself.
+const deliberateEscapes = " \t\f=:#!\\\"'"
+
+// unescape is Properties.loadConvert. It also returns the first escape
+// that stands for a plain letter or symbol (see Property.Swallowed).
+func unescape(b []byte) (string, string, error) {
 	i := 0
 	for i < len(b) && b[i] != '\\' {
 		i++
 	}
 	if i == len(b) {
-		return string(b), nil
+		return string(b), "", nil
 	}
+	swallowed := ""
 	var sb strings.Builder
 	sb.Grow(len(b))
 	sb.Write(b[:i])
@@ -313,7 +323,7 @@ func unescape(b []byte) (string, error) {
 		case 'u':
 			r, ok := hex4(b, i+1)
 			if !ok {
-				return "", fmt.Errorf("malformed \\uxxxx encoding (Java refuses the whole file); write four hex digits after \\u")
+				return "", "", fmt.Errorf("malformed \\uxxxx encoding (Java refuses the whole file); write four hex digits after \\u")
 			}
 			i += 4
 			// Java strings are UTF-16: a surrogate pair written as two
@@ -326,10 +336,14 @@ func unescape(b []byte) (string, error) {
 			}
 			sb.WriteRune(r)
 		default:
+			if swallowed == "" && !strings.ContainsRune(deliberateEscapes, rune(b[i])) {
+				_, n := utf8.DecodeRune(b[i:])
+				swallowed = "\\" + string(b[i:i+n])
+			}
 			sb.WriteByte(b[i])
 		}
 	}
-	return sb.String(), nil
+	return sb.String(), swallowed, nil
 }
 
 func hex4(b []byte, at int) (rune, bool) {
