@@ -237,7 +237,6 @@ serializers.ts.pattern = yyyy-MM-dd HH:mm:ss.SSS`)
 	}
 }
 
-
 func TestJodaLayout(t *testing.T) {
 	cases := map[string]string{
 		"yyyy-MM-dd HH:mm:ss":     "2006-01-02 15:04:05",
