@@ -573,3 +573,75 @@ func sortedKeysOf[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// LintTopology checks agents that talk to each other, for `sluice check`
+// run on several files at once: an Avro sink whose port is an Avro
+// source's port in another of the agents must use the same compression-type
+// and ssl setting, or the source cannot read a single batch. Host names are
+// not compared (a collector binds 0.0.0.0 and is reached by its DNS name),
+// so the finding says which pair it assumed.
+func LintTopology(agents []*Agent) []Finding {
+	type end struct {
+		a           *Agent
+		c           *Component
+		compression string
+		ssl         bool
+	}
+	read := func(a *Agent, c *Component) end {
+		comp := strings.ToLower(c.Props["compression-type"].Value)
+		if comp == "" {
+			comp = "none"
+		}
+		return end{a: a, c: c, compression: comp, ssl: strings.EqualFold(c.Props["ssl"].Value, "true")}
+	}
+	sources := map[int64][]end{}
+	for _, a := range agents {
+		for _, s := range a.Sources {
+			if typeIs(s, "avro") {
+				if p, ok := javaInt(s.Props["port"].Value); ok {
+					sources[p] = append(sources[p], read(a, s))
+				}
+			}
+		}
+	}
+	var out []Finding
+	for _, a := range agents {
+		for _, k := range a.Sinks {
+			if !typeIs(k, "avro") {
+				continue
+			}
+			p, ok := javaInt(k.Props["port"].Value)
+			if !ok {
+				continue
+			}
+			snd := read(a, k)
+			for _, rcv := range sources[p] {
+				if rcv.a == a {
+					continue
+				}
+				var what []string
+				key := "type"
+				if snd.compression != rcv.compression {
+					what = append(what, fmt.Sprintf("compression-type %s where the source expects %s", snd.compression, rcv.compression))
+					key = "compression-type"
+				}
+				if snd.ssl != rcv.ssl {
+					what = append(what, fmt.Sprintf("ssl %t where the source has ssl %t", snd.ssl, rcv.ssl))
+					if key == "type" {
+						key = "ssl"
+					}
+				}
+				if len(what) == 0 {
+					continue
+				}
+				f := NewFinding(Error, k.KeyPos(key), k.FullKey(a.Name, key), "avro-mismatch",
+					fmt.Sprintf("sink %s of agent %s sends to port %d with %s (source %s of agent %s, %s); the source cannot read its batches, so every delivery through this sink fails",
+						k.Name, a.Name, p, strings.Join(what, " and "), rcv.c.Name, rcv.a.Name, rcv.c.KeyPos("port")),
+					"use the same compression-type and ssl settings on both ends")
+				f.Component = k.String()
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}

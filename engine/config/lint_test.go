@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -281,5 +282,32 @@ func TestFlumeTypes(t *testing.T) {
 	}
 	if _, ok := LookupFlumeType(KindSink, "kafka"); ok {
 		t.Errorf("Flume has no kafka sink alias")
+	}
+}
+
+func TestLintTopology(t *testing.T) {
+	sender := "s.sources = r1\ns.channels = c1\ns.sinks = k1 k2 k3\ns.sources.r1.type = seq\ns.sources.r1.channels = c1\ns.channels.c1.type = file\n" +
+		"s.sinks.k1.type = avro\ns.sinks.k1.channel = c1\ns.sinks.k1.port = 4141\ns.sinks.k1.compression-type = deflate\n" +
+		"s.sinks.k2.type = avro\ns.sinks.k2.channel = c1\ns.sinks.k2.port = 4141\n" +
+		"s.sinks.k3.type = org.apache.flume.sink.AvroSink\ns.sinks.k3.channel = c1\ns.sinks.k3.port = 5000\n"
+	receiver := "r.sources = a1 a2\nr.channels = c1\nr.sinks = k1\nr.sources.a1.type = avro\nr.sources.a1.channels = c1\n" +
+		"r.sources.a1.port = 4141\nr.sources.a1.compression-type = DEFLATE\nr.sources.a2.type = avro\nr.sources.a2.channels = c1\n" +
+		"r.sources.a2.port = 5000\nr.sources.a2.ssl = true\nr.channels.c1.type = file\nr.sinks.k1.type = null\nr.sinks.k1.channel = c1\n"
+	p1, _ := ParseProperties("s.conf", strings.NewReader(sender))
+	p2, _ := ParseProperties("r.conf", strings.NewReader(receiver))
+	props := append(p1, p2...)
+	got := LintTopology([]*Agent{Build(props, "s", Options{}), Build(props, "r", Options{})})
+	var lines []string
+	for _, f := range got {
+		lines = append(lines, fmt.Sprintf("%s:%d:%s", f.File, f.Line, f.Key))
+	}
+	want := "s.conf:11:s.sinks.k2.compression-type s.conf:14:s.sinks.k3.ssl"
+	if strings.Join(lines, " ") != want {
+		t.Errorf("LintTopology = %v, want %s", lines, want)
+	}
+	for _, f := range got {
+		if f.Severity != Error || f.Rule != "avro-mismatch" || !strings.Contains(f.Message, "r.conf:") {
+			t.Errorf("finding %s", f)
+		}
 	}
 }
