@@ -28,6 +28,21 @@ func (s Severity) String() string {
 // MarshalText makes severities readable in JSON output.
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads what MarshalText wrote.
+func (s *Severity) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "note":
+		*s = Note
+	case "warning":
+		*s = Warning
+	case "error":
+		*s = Error
+	default:
+		return fmt.Errorf("unknown severity %q; use note, warning or error", b)
+	}
+	return nil
+}
+
 // Finding is one problem found in a configuration: where, how bad, what
 // Flume would do, and how to fix it.
 type Finding struct {
