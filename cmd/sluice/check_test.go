@@ -352,3 +352,21 @@ func init() {
 			return stubSink{r.Name()}, nil
 		})})
 }
+
+// TestAgentStrictRefusesDrops: with --strict, an agent whose configuration
+// Flume would partly drop does not start, and says why with file:line.
+func TestAgentStrictRefusesDrops(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "s.conf")
+	conf := "a.sources = r1\na.channels = c1 c2\na.sinks = k1\na.sources.r1.type = sluice-test-source\na.sources.r1.channels = c1\n" +
+		"a.channels.c1.type = memory\na.sinks.k1.type = sluice-test-sink\na.sinks.k1.channel = c1\n"
+	if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"agent", "-n", "a", "-f", p, "--strict"}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, stderr %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), p+":2: error: [no-config] channel c2") || !strings.Contains(errb.String(), "--strict: refusing to start") {
+		t.Errorf("stderr: %s", errb.String())
+	}
+}
