@@ -172,7 +172,7 @@ var docKeys = []docKey{
 
 func (a *Agent) lintDocKeys() {
 	for _, d := range docKeys {
-		for _, c := range sortedComponents(a.all[d.kind]) {
+		for _, c := range a.list(d.kind) {
 			if !typeIs(c, d.typ) {
 				continue
 			}
@@ -195,7 +195,7 @@ func (a *Agent) lintDocKeys() {
 // as Flume computes it, for the batch-size rule.
 func (a *Agent) lintChannelCapacity() map[string]int64 {
 	out := map[string]int64{}
-	for _, c := range sortedComponents(a.all[KindChannel]) {
+	for _, c := range a.Channels {
 		t, ok := LookupFlumeType(KindChannel, c.Type)
 		if !ok || t.TxnCapacity == 0 {
 			continue
@@ -555,14 +555,6 @@ func (a *Agent) lintSharedChannels() {
 			fmt.Sprintf("%s take from the same channel %s: each event goes to only one of them, so none of them gets every event", strings.Join(names, " and "), ch),
 			"to send every event to each, give each its own channel and list all the channels on the source (the replicating selector copies every event into each)")
 	}
-}
-
-func sortedComponents(m map[string]*Component) []*Component {
-	out := make([]*Component, 0, len(m))
-	for _, n := range sortedNames(m) {
-		out = append(out, m[n])
-	}
-	return out
 }
 
 func sortedKeysOf[V any](m map[string]V) []string {

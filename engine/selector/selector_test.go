@@ -15,7 +15,7 @@ import (
 	"github.com/sluicehq/sluice/engine/source"
 )
 
-func memChannels(t *testing.T, capacity int, names ...string) []channel.Channel {
+func memChannels(t testing.TB, capacity int, names ...string) []channel.Channel {
 	t.Helper()
 	var out []channel.Channel
 	for _, n := range names {
