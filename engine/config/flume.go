@@ -217,9 +217,33 @@ func Build(props []Property, agent string, opt Options) *Agent {
 	sub := newSubstituter(a, flat, opt)
 	filters := a.configFilters(flat, sub)
 	byName := map[string]Property{} // trimmed name -> property
+	// An agent with lists of its own is a real one, not a misspelling.
+	misspelt := map[string]bool{}
+	for raw := range flat {
+		n := javaTrim(raw)
+		for _, l := range []string{".sources", ".channels", ".sinks"} {
+			if other, ok := strings.CutSuffix(n, l); ok && !strings.Contains(other, ".") {
+				misspelt[other] = true
+			}
+		}
+	}
 	for _, raw := range order {
 		p := flat[raw]
 		name := javaTrim(raw)
+		if i := strings.IndexByte(name, '.'); i <= 0 {
+			if strings.HasPrefix(name, bom+"#") || strings.HasPrefix(name, bom+"!") {
+				continue // a comment after a byte-order mark: Flume ignores it too
+			}
+			a.Add(Warning, p.Pos, name, "no-agent",
+				fmt.Sprintf("%q does not start with an agent name and a dot; Flume ignores it", name),
+				fmt.Sprintf("write %s.<sources|channels|sinks|sinkgroups>...", agent))
+			continue
+		} else if other := name[:i]; other != agent && !misspelt[other] && Suggest(other, []string{agent}) == agent {
+			misspelt[other] = true
+			a.Add(Warning, p.Pos, name, "agent-name",
+				fmt.Sprintf("%s starts with %q, which looks like a misspelling of agent %s; Flume treats %s as another agent, and %s never sees these keys", name, other, agent, other, agent),
+				fmt.Sprintf("write %s.%s", agent, name[i+1:]))
+		}
 		if rest, ok := strings.CutPrefix(name, bom); ok && strings.HasPrefix(rest, agent+".") {
 			a.Add(Error, p.Pos, rest, "byte-order-mark",
 				fmt.Sprintf("the file starts with a UTF-8 byte-order mark, so the first key is read as \"\\uFEFF%s\" and Flume ignores it", rest),

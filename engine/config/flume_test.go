@@ -107,6 +107,9 @@ func TestBuildFlumeRules(t *testing.T) {
 			sources: "", chans: "c1", sinks: "k1", want: []string{"4:no-channels"}},
 		{name: "keys of other agents are ignored", text: base + "b.sources = x\nb.channels.c9.type = file\n",
 			sources: "r1", chans: "c1", sinks: "k1"},
+		{name: "key without agent prefix", text: base + "sources = r9\n",
+			sources: "r1", chans: "c1", sinks: "k1", want: []string{"9:no-agent"}},
+
 		{name: "unknown agent-level key with did-you-mean", text: base + "a.sink.k2.type = null\n",
 			sources: "r1", chans: "c1", sinks: "k1", want: []string{"9:invalid-key"},
 			wantMessageContains: "did you mean a.sinks.k2.type", wantMessageContainsAt: 9, wantMessageContainsFor: "invalid-key"},
@@ -206,6 +209,20 @@ func dumpFindings(a *Agent) string {
 		b.WriteString("  " + f.String() + "\n")
 	}
 	return b.String()
+}
+
+func TestBuildMisspeltAgent(t *testing.T) {
+	text := strings.ReplaceAll(base, "a.", "agent.") + "agnet.sinks.k1.batchSize = 9\nagnet.sinks.k2.type = null\nother.sinks = x\n"
+	props, _ := ParseProperties("m.conf", strings.NewReader(text))
+	a := Build(props, "agent", Options{})
+	if got := strings.Join(rules(a, true), " "); got != "9:agent-name" {
+		t.Errorf("findings %s\n%s", got, dumpFindings(a))
+	}
+	// An agent with lists of its own is not a misspelling.
+	props, _ = ParseProperties("m.conf", strings.NewReader(text+"agnet.sources = r1\n"))
+	if a := Build(props, "agent", Options{}); len(a.Findings) != 0 {
+		t.Errorf("findings:\n%s", dumpFindings(a))
+	}
 }
 
 func TestBuildMergesFiles(t *testing.T) {
