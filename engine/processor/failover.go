@@ -59,7 +59,7 @@ func ParseFailover(r *config.Reader, sinks []string) (FailoverConfig, error) {
 			if ms <= 0 {
 				r.Errorf("maxpenalty", "%d is not a valid penalty; use a positive number of milliseconds (Flume's default is 30000)", ms)
 			} else if _, javaOK := javaParseInt(raw); !javaOK && ms != DefaultMaxPenalty.Milliseconds() {
-				r.Notef(config.Warning, "maxpenalty", "failover-maxpenalty-flume", "remove the spaces around the number",
+				r.Notef(config.Warning, "maxpenalty", "failover-maxpenalty-flume", "use a value Java's int can hold (at most 2147483647)",
 					"Flume's Integer.parseInt rejects %q and uses 30000 ms; Sluice reads %d ms", raw, ms)
 			}
 		}
@@ -116,7 +116,7 @@ func lintFailover(r *config.Reader, sinks []string, raw map[string]string, prio 
 	for _, s := range sinks {
 		v, ok := raw[s]
 		if _, javaOK := javaParseInt(v); ok && !javaOK {
-			r.Notef(config.Warning, "priority."+s, "failover-priority-flume", "remove the spaces around the number",
+			r.Notef(config.Warning, "priority."+s, "failover-priority-flume", "use a priority Java's int can hold (-2147483648 to 2147483647)",
 				"Flume's Integer.parseInt rejects %q, so Flume ranks sink %s as if it had no priority; Sluice reads %d",
 				v, s, prio[s])
 		}
