@@ -420,12 +420,12 @@ func (p *Failover) fail(m *failoverMember, err error) {
 	fails, pen := m.fails, m.pen
 	p.mu.Unlock()
 	if wasFailed {
-		p.log.Info("sink group: failed sink retried and failed again", "group", p.name, "sink", m.name, "err", err,
+		p.log.Info("sink group: failed sink retried and failed again", "sink", m.name, "err", err,
 			"failures", fails, "penalty", pen, "active", active)
 		return
 	}
 	p.failovers.Inc()
-	p.log.Warn("sink group failover: sink failed and was penalized", "group", p.name, "sink", m.name, "err", err,
+	p.log.Warn("sink group failover: sink failed and was penalized", "sink", m.name, "err", err,
 		"failures", fails, "penalty", pen, "active", active)
 }
 
@@ -440,7 +440,7 @@ func (p *Failover) failback(m *failoverMember) {
 	active := p.activeLocked().name
 	p.mu.Unlock()
 	p.failbacks.Inc()
-	p.log.Info("sink group failback: sink delivered again and rejoined the live pool", "group", p.name, "sink", m.name,
+	p.log.Info("sink group failback: sink delivered again and rejoined the live pool", "sink", m.name,
 		"down_for", down, "failures", fails, "active", active)
 }
 

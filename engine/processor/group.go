@@ -45,7 +45,8 @@ func newGroupEnv(env registry.Env, name, kind string) groupEnv {
 	}
 	log := env.Log
 	if log == nil {
-		log = slog.Default()
+		// The agent hands a logger already naming the group.
+		log = slog.Default().With("sinkgroup", name)
 	}
 	reg := env.Metrics
 	if reg == nil {

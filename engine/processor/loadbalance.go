@@ -406,7 +406,7 @@ func (p *LoadBalance) delivered(m *lbMember) {
 	p.mu.Unlock()
 	if back {
 		p.failbacks.Inc()
-		p.log.Info("sink group failback: sink delivered again", "group", p.name, "sink", m.name, "failures", fails)
+		p.log.Info("sink group failback: sink delivered again", "sink", m.name, "failures", fails)
 	}
 }
 
@@ -436,13 +436,13 @@ func (p *LoadBalance) fail(m *lbMember, err error) {
 	switch {
 	case !was:
 		p.failovers.Inc()
-		p.log.Warn("sink group failover: sink failed, trying the next", "group", p.name, "sink", m.name, "err", err,
+		p.log.Warn("sink group failover: sink failed, trying the next", "sink", m.name, "err", err,
 			"failures", fails, "penalty", pen)
 	case p.cfg.Backoff:
-		p.log.Info("sink group: backed-off sink retried and failed again", "group", p.name, "sink", m.name, "err", err,
+		p.log.Info("sink group: backed-off sink retried and failed again", "sink", m.name, "err", err,
 			"failures", fails, "penalty", pen)
 	default:
-		p.log.Debug("sink group: failing sink failed again", "group", p.name, "sink", m.name, "err", err, "failures", fails)
+		p.log.Debug("sink group: failing sink failed again", "sink", m.name, "err", err, "failures", fails)
 	}
 }
 
