@@ -120,6 +120,13 @@ func TestSeedConfigIsClean(t *testing.T) {
 	if len(fs) != 0 {
 		t.Fatalf("the seed topology's group gives findings: %v", fs)
 	}
+	// One sink without a priority ranks last in Flume too: nothing to say.
+	if fs := lint(t, conf("k1 k2 k3",
+		"a1.sinkgroups.g1.processor.type = failover",
+		"a1.sinkgroups.g1.processor.priority.k1 = 100",
+		"a1.sinkgroups.g1.processor.priority.k2 = 80")); len(fs) != 0 {
+		t.Fatalf("k3 without a priority ranks last in Flume and Sluice alike, yet: %v", fs)
+	}
 	cfg, err := ParseFailover(groupReader(t, conf("k1 k2 k3",
 		"a1.sinkgroups.g1.processor.type = failover",
 		"a1.sinkgroups.g1.processor.priority.k1 = 100",

@@ -128,15 +128,15 @@ func lintFailover(r *config.Reader, sinks []string, raw map[string]string, prio 
 			implicit = append(implicit, fmt.Sprintf("%s = %d", s, eff[s]))
 		}
 	}
-	if len(implicit) > 0 {
-		var flume []string
-		for _, s := range flumeFailoverOrder(sinks) {
-			if plan.Implicit[s] {
-				if p, used := plan.Priority[s]; used {
-					flume = append(flume, fmt.Sprintf("%s = %d", s, p))
-				}
+	var flume []string
+	for _, s := range flumeFailoverOrder(sinks) {
+		if plan.Implicit[s] {
+			if p, used := plan.Priority[s]; used {
+				flume = append(flume, fmt.Sprintf("%s = %d", s, p))
 			}
 		}
+	}
+	if len(implicit) > 0 && !slices.Equal(implicit, flume) {
 		r.Notef(config.Note, "type", "failover-no-priority", "give every sink of the group an explicit, distinct priority",
 			"sinks without priority.<sink> rank below the others; Sluice numbers them in config order (%s), Flume in Java hash order (%s)",
 			strings.Join(implicit, ", "), strings.Join(flume, ", "))
@@ -355,14 +355,12 @@ func (p *Failover) Penalty(name string) (fails int, pen time.Duration, restore t
 // live pool; a sink that fails is penalized and the walk goes on.
 func (p *Failover) Process(ctx context.Context) (sink.Status, error) {
 	var errs []error
-	var waiting []string
 	sawBackoff := false
 	for _, m := range p.ranked {
 		p.mu.Lock()
 		failed, restore := m.failed, m.restore
 		p.mu.Unlock()
-		if now := p.clk.Now(); failed && now.Before(restore) {
-			waiting = append(waiting, fmt.Sprintf("sink %s: penalized for another %v", m.name, restore.Sub(now).Round(time.Millisecond)))
+		if failed && p.clk.Now().Before(restore) {
 			continue
 		}
 		st, err := m.s.Process(ctx)
@@ -371,7 +369,7 @@ func (p *Failover) Process(ctx context.Context) (sink.Status, error) {
 				return sink.Backoff, err // stopping: not the sink's fault
 			}
 			p.fail(m, err)
-			errs = append(errs, fmt.Errorf("sink %s: %w", m.name, err))
+			errs = append(errs, &sinkError{m.name, err})
 			continue
 		}
 		if !failed {
@@ -392,7 +390,7 @@ func (p *Failover) Process(ctx context.Context) (sink.Status, error) {
 	if sawBackoff {
 		return sink.Backoff, nil
 	}
-	return sink.Backoff, p.allFailedError(errs, waiting)
+	return sink.Backoff, p.allFailedError(errs)
 }
 
 func (p *Failover) fail(m *failoverMember, err error) {
@@ -444,16 +442,22 @@ func (p *Failover) failback(m *failoverMember) {
 		"down_for", down, "failures", fails, "active", active)
 }
 
-func (p *Failover) allFailedError(errs []error, waiting []string) error {
+func (p *Failover) allFailedError(errs []error) error {
 	p.allFailed.Inc()
-	e := &allFailedError{group: p.name, errs: errs, waiting: waiting}
+	e := &allFailedError{group: p.name, errs: errs}
 	now := p.clk.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var first time.Time
 	for _, m := range p.ranked {
-		if m.failed && (first.IsZero() || m.restore.Before(first)) {
+		if !m.failed {
+			continue
+		}
+		if first.IsZero() || m.restore.Before(first) {
 			first = m.restore
+		}
+		if !tried(errs, m.name) {
+			e.waiting = append(e.waiting, fmt.Sprintf("sink %s: penalized for another %v", m.name, m.restore.Sub(now).Round(time.Millisecond)))
 		}
 	}
 	if first.IsZero() {

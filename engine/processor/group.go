@@ -107,6 +107,26 @@ func (e *allFailedError) Error() string {
 
 func (e *allFailedError) Unwrap() []error { return append([]error{sink.ErrAllFailed}, e.errs...) }
 
+// sinkError is one sink's failure within a unit of work.
+type sinkError struct {
+	sink string
+	err  error
+}
+
+func (e *sinkError) Error() string { return "sink " + e.sink + ": " + e.err.Error() }
+func (e *sinkError) Unwrap() error { return e.err }
+
+// tried reports whether errs, the errors of one unit of work, hold one of
+// sink name's.
+func tried(errs []error, name string) bool {
+	for _, err := range errs {
+		if se, ok := err.(*sinkError); ok && se.sink == name {
+			return true
+		}
+	}
+	return false
+}
+
 // retryAfterError tells the runner (sink.RetryAfter) when the earliest
 // penalty ends, so it need not sleep Flume's fixed 5 s.
 type retryAfterError struct {

@@ -40,7 +40,8 @@ func init() {
 // Selector orders the sinks a load_balance group tries in one unit of work.
 type Selector interface {
 	// Order returns the order in which to try the available sinks, given
-	// and returned as indexes into the group's sinks (config order).
+	// and returned as indexes into the group's sinks (config order). The
+	// result may be reused by the next call.
 	Order(avail []int) []int
 }
 
@@ -78,8 +79,12 @@ func selectorNames() []string {
 
 // roundRobin is Flume's RoundRobinOrderSelector: each unit of work starts
 // one further along the list of available sinks.
-type roundRobin struct{ next int }
+type roundRobin struct {
+	next int
+	buf  []int
+}
 
+// Order returns a slice that is valid until the next call.
 func (r *roundRobin) Order(avail []int) []int {
 	n := len(avail)
 	// Flume keeps its head as an index into the available list, which
@@ -92,20 +97,26 @@ func (r *roundRobin) Order(avail []int) []int {
 	if r.next == n {
 		r.next = 0
 	}
-	out := make([]int, n)
-	for i := range out {
-		out[i] = avail[(begin+i)%n]
+	out := r.buf[:0]
+	for i := range n {
+		out = append(out, avail[(begin+i)%n])
 	}
+	r.buf = out
 	return out
 }
 
 // randomOrder is Flume's RandomOrderSelector: a random permutation, drawn
 // the way Flume draws it, from a seeded generator.
-type randomOrder struct{ rng *rand.Rand }
+type randomOrder struct {
+	rng       *rand.Rand
+	rest, out []int
+}
 
+// Order returns a slice that is valid until the next call.
 func (r *randomOrder) Order(avail []int) []int {
-	rest := slices.Clone(avail)
-	out := make([]int, len(rest))
+	rest := append(r.rest[:0], avail...)
+	out := append(r.out[:0], avail...)
+	r.rest, r.out = rest, out
 	for len(rest) > 1 {
 		pick := r.rng.IntN(len(rest))
 		out[len(rest)-1] = rest[pick]
@@ -218,6 +229,8 @@ type LoadBalance struct {
 	sel     Selector
 
 	failovers, failbacks, allFailed *metrics.Counter
+
+	avail []int // scratch for Process, reused to spare an allocation per call
 
 	mu   sync.Mutex // guards member state: metrics read it concurrently
 	last string     // the sink that last delivered
@@ -362,17 +375,15 @@ func (p *LoadBalance) Penalty(name string) (fails int, pen time.Duration, restor
 // selector's order until one answers without error.
 func (p *LoadBalance) Process(ctx context.Context) (sink.Status, error) {
 	now := p.clk.Now()
-	var avail []int
-	var waiting []string
+	avail := p.avail[:0]
 	p.mu.Lock()
 	for i, m := range p.members {
-		if p.cfg.Backoff && now.Before(m.restore) {
-			waiting = append(waiting, fmt.Sprintf("sink %s: backed off for another %v", m.name, m.restore.Sub(now).Round(time.Millisecond)))
-			continue
+		if !p.cfg.Backoff || !now.Before(m.restore) {
+			avail = append(avail, i)
 		}
-		avail = append(avail, i)
 	}
 	p.mu.Unlock()
+	p.avail = avail
 	var errs []error
 	for _, i := range p.sel.Order(avail) {
 		m := p.members[i]
@@ -382,7 +393,7 @@ func (p *LoadBalance) Process(ctx context.Context) (sink.Status, error) {
 				return sink.Backoff, err // stopping: not the sink's fault
 			}
 			p.fail(m, err)
-			errs = append(errs, fmt.Errorf("sink %s: %w", m.name, err))
+			errs = append(errs, &sinkError{m.name, err})
 			continue
 		}
 		if st == sink.Ready {
@@ -390,7 +401,7 @@ func (p *LoadBalance) Process(ctx context.Context) (sink.Status, error) {
 		}
 		return st, nil
 	}
-	return sink.Backoff, p.allFailedError(errs, waiting)
+	return sink.Backoff, p.allFailedError(errs)
 }
 
 func (p *LoadBalance) delivered(m *lbMember) {
@@ -446,9 +457,9 @@ func (p *LoadBalance) fail(m *lbMember, err error) {
 	}
 }
 
-func (p *LoadBalance) allFailedError(errs []error, waiting []string) error {
+func (p *LoadBalance) allFailedError(errs []error) error {
 	p.allFailed.Inc()
-	e := &allFailedError{group: p.name, errs: errs, waiting: waiting}
+	e := &allFailedError{group: p.name, errs: errs}
 	if !p.cfg.Backoff {
 		return e
 	}
@@ -457,8 +468,14 @@ func (p *LoadBalance) allFailedError(errs []error, waiting []string) error {
 	defer p.mu.Unlock()
 	var first time.Time
 	for _, m := range p.members {
-		if now.Before(m.restore) && (first.IsZero() || m.restore.Before(first)) {
+		if !now.Before(m.restore) {
+			continue
+		}
+		if first.IsZero() || m.restore.Before(first) {
 			first = m.restore
+		}
+		if !tried(errs, m.name) {
+			e.waiting = append(e.waiting, fmt.Sprintf("sink %s: backed off for another %v", m.name, m.restore.Sub(now).Round(time.Millisecond)))
 		}
 	}
 	if first.IsZero() {
