@@ -61,10 +61,14 @@ var ErrAllFailed = errors.New("all sinks failed")
 func RetryAfter(err error) (time.Duration, bool) {
 	var ra interface{ RetryAfter() time.Duration }
 	if errors.As(err, &ra) {
-		return max(ra.RetryAfter(), 0), true
+		return max(ra.RetryAfter(), MinRetryAfter), true
 	}
 	return 0, false
 }
+
+// MinRetryAfter is the shortest wait RetryAfter reports, so that a tiny
+// configured penalty cannot make a runner spin against dead destinations.
+const MinRetryAfter = 100 * time.Millisecond
 
 // Single is the default processor: it runs exactly one sink.
 type Single struct{ S Sink }
