@@ -1,16 +1,21 @@
-package processor
+package processor_test
 
 // A loopback harness for sink groups: one agent whose group of three
-// network sinks delivers to three collectors on 127.0.0.1, under a steady
-// load, while collectors die, go silent and come back.
+// network sinks delivers to three collectors on 127.0.0.1 under load,
+// while collectors die, go silent and come back.
 //
-// The sinks and collectors here speak a minimal framed protocol (a batch
-// of length-prefixed events, answered by a one-byte ack after the collector
-// stored it). They stand in for the Avro sink and a Sluice collector's Avro
-// source until those are on main; the sink reads the Avro sink's keys
-// (hostname, port, batch-size, request-timeout, connect-timeout), so the
-// agent configuration is the one a Flume operator writes, and the timing
-// of a refused or black-holed connection is the same as over Avro.
+// Faults are made by a proxy in front of each collector (a small
+// toxiproxy): killing it closes its listener and connections (a dead
+// collector: connections reset, new ones refused), silencing it swallows
+// traffic both ways (a black hole), holding it delays the answers.
+//
+// When the Avro sink and source are registered (engine/components links
+// them in once they are on main), the group is three `type = avro` sinks
+// and each collector is a Sluice agent with an Avro source. Until then a
+// stand-in speaks a minimal framed protocol (a batch of length-prefixed
+// events, answered by a one-byte ack once stored) with the Avro sink's
+// keys (hostname, port, batch-size, request-timeout, connect-timeout);
+// its timing under a refused or black-holed connection is the same.
 
 import (
 	"bufio"
@@ -30,6 +35,7 @@ import (
 	"github.com/sluicehq/sluice/engine/agent"
 	"github.com/sluicehq/sluice/engine/channel"
 	"github.com/sluicehq/sluice/engine/clock"
+	_ "github.com/sluicehq/sluice/engine/components"
 	"github.com/sluicehq/sluice/engine/config"
 	"github.com/sluicehq/sluice/engine/event"
 	"github.com/sluicehq/sluice/engine/metrics"
@@ -48,16 +54,65 @@ func init() {
 			s.dialPerBatch = r.Bool("dial-per-batch", false)
 			return s, r.Err()
 		})})
+	registry.Register(registry.Entry{Kind: registry.Sink, Name: "processor_test_record", BatchKey: "batch-size", BatchDefault: 100,
+		Factory: registry.SinkFactory(func(env registry.Env, r *config.Reader, ch channel.Channel) (sink.Sink, error) {
+			rec, ok := recorders.Load(r.Required("recorder", "recorder name"))
+			if !ok {
+				return nil, errors.New("no such recorder")
+			}
+			return &recordSink{name: r.Name(), ch: ch, rec: rec.(*recorder), counter: metrics.NewSinkCounter(env.Metrics, r.Name())}, nil
+		})})
 }
 
-// maxFrameEvents and maxEventBytes bound what a collector accepts.
+// useAvro reports whether the real Avro sink and source are linked in.
+func useAvro() bool {
+	_, sinkOK := registry.Lookup(registry.Sink, "avro")
+	_, srcOK := registry.Lookup(registry.Source, "avro")
+	return sinkOK && srcOK
+}
+
+// Bounds on what a stand-in collector accepts.
 const (
 	maxFrameEvents = 10000
 	maxEventBytes  = 1 << 20
 )
 
-// netSink delivers one channel transaction per batch and commits only
-// after the collector's ack.
+// recorder keeps what a collector stored, with when.
+type recorder struct {
+	mu  sync.Mutex
+	got []string
+	at  []time.Time // per stored batch
+}
+
+var recorders sync.Map // name -> *recorder, for processor_test_record sinks
+
+func (r *recorder) store(bodies []string) {
+	r.mu.Lock()
+	r.got = append(r.got, bodies...)
+	r.at = append(r.at, time.Now())
+	r.mu.Unlock()
+}
+
+// firstAfter is when the collector stored its first batch after t.
+func (r *recorder) firstAfter(t time.Time) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range r.at {
+		if a.After(t) {
+			return a, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (r *recorder) received() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.got...)
+}
+
+// netSink is the stand-in for the Avro sink: one channel transaction per
+// batch, committed only after the collector's ack.
 type netSink struct {
 	name                           string
 	ch                             channel.Channel
@@ -120,69 +175,80 @@ func (s *netSink) send(events []event.Event) error {
 	return err
 }
 
-// collector stores what it receives, and can die, go silent and come back
-// on the same port.
-type collector struct {
-	t    *testing.T
-	name string
-	addr string
-
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[net.Conn]bool
-	silent bool
-	gate   chan struct{} // while set, acks wait for it to close
-	got    []string      // event bodies, in arrival order
-	at     []arrival     // when each batch was stored
-	wg     sync.WaitGroup
+// recordSink is a Sluice collector's store: it records what its channel
+// received.
+type recordSink struct {
+	name    string
+	ch      channel.Channel
+	rec     *recorder
+	counter *metrics.SinkCounter
 }
 
-type arrival struct {
-	t time.Time
-	n int
+func (s *recordSink) Name() string                { return s.name }
+func (s *recordSink) Start(context.Context) error { return nil }
+func (s *recordSink) Stop(context.Context) error  { return nil }
+func (s *recordSink) Process(ctx context.Context) (sink.Status, error) {
+	return sink.Deliver(s.ch, 1000, s.counter, func(events []event.Event) error {
+		bodies := make([]string, len(events))
+		for i, e := range events {
+			bodies[i] = string(e.Body)
+		}
+		s.rec.store(bodies)
+		return nil
+	})
 }
 
-func newCollector(t *testing.T, name string) *collector {
-	c := &collector{t: t, name: name, addr: "127.0.0.1:0", conns: map[net.Conn]bool{}}
-	c.start()
-	t.Cleanup(c.kill)
-	return c
+// standIn is a collector for netSink: it stores each batch, then acks.
+type standIn struct {
+	rec  *recorder
+	ln   net.Listener
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	conn map[net.Conn]bool
 }
 
-func (c *collector) start() {
-	ln, err := net.Listen("tcp", c.addr)
+func newStandIn(t *testing.T, rec *recorder) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		c.t.Fatalf("collector %s: %v", c.name, err)
+		t.Fatal(err)
 	}
-	c.mu.Lock()
-	c.ln, c.addr = ln, ln.Addr().String()
-	c.mu.Unlock()
-	c.wg.Add(1)
+	s := &standIn{rec: rec, ln: ln, conn: map[net.Conn]bool{}}
+	s.wg.Add(1)
 	go func() {
-		defer c.wg.Done()
+		defer s.wg.Done()
 		for {
-			conn, err := ln.Accept()
+			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			c.mu.Lock()
-			c.conns[conn] = true
-			c.mu.Unlock()
-			c.wg.Add(1)
+			s.mu.Lock()
+			s.conn[c] = true
+			s.mu.Unlock()
+			s.wg.Add(1)
 			go func() {
-				defer c.wg.Done()
-				c.serve(conn)
+				defer s.wg.Done()
+				s.serve(c)
 			}()
 		}
 	}()
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		for c := range s.conn {
+			c.Close()
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+	})
+	return ln.Addr().String()
 }
 
-func (c *collector) serve(conn net.Conn) {
+func (s *standIn) serve(conn net.Conn) {
 	defer func() {
 		conn.Close()
-		c.mu.Lock()
-		delete(c.conns, conn)
-		c.mu.Unlock()
+		s.mu.Lock()
+		delete(s.conn, conn)
+		s.mu.Unlock()
 	}()
 	r := bufio.NewReader(conn)
 	var hdr [4]byte
@@ -209,91 +275,194 @@ func (c *collector) serve(conn net.Conn) {
 			}
 			batch = append(batch, string(body))
 		}
-		c.mu.Lock()
-		silent := c.silent
-		if !silent {
-			c.got = append(c.got, batch...)
-			c.at = append(c.at, arrival{time.Now(), len(batch)})
-		}
-		c.mu.Unlock()
-		if silent {
-			continue // a black hole: the batch is read and never answered
-		}
-		c.mu.Lock()
-		gate := c.gate
-		c.mu.Unlock()
-		if gate != nil {
-			<-gate
-		}
+		s.rec.store(batch)
 		if _, err := conn.Write([]byte{1}); err != nil {
 			return
 		}
 	}
 }
 
-// kill closes the listener and every connection: new connections are
-// refused, batches in flight fail.
-func (c *collector) kill() {
-	c.release()
-	c.mu.Lock()
-	if c.ln != nil {
-		c.ln.Close()
-		c.ln = nil
+// newSluiceCollector runs a Sluice collector agent: Avro source, memory
+// channel, a recording sink. It returns the source's address.
+func newSluiceCollector(t *testing.T, name string, rec *recorder) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for conn := range c.conns {
-		conn.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	recorders.Store(t.Name()+"/"+name, rec)
+	cfg := loadAgentConfig(t, "c", strings.Join([]string{
+		"c.sources = r1", "c.channels = ch", "c.sinks = rec",
+		"c.sources.r1.type = avro", "c.sources.r1.bind = 127.0.0.1", "c.sources.r1.port = " + strconv.Itoa(port),
+		"c.sources.r1.channels = ch",
+		"c.channels.ch.type = memory", "c.channels.ch.capacity = 200000", "c.channels.ch.transactionCapacity = 1000",
+		"c.sinks.rec.type = processor_test_record", "c.sinks.rec.channel = ch", "c.sinks.rec.recorder = " + t.Name() + "/" + name,
+		"c.sinks.rec.batch-size = 1000",
+	}, "\n"))
+	clk := clock.Real()
+	a := agent.New(cfg, registry.Env{Agent: "c", Clock: clk, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.NewRegistry(clk)})
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatalf("collector %s: %v", name, err)
 	}
-	c.mu.Unlock()
-	c.wg.Wait()
+	t.Cleanup(func() { a.Stop(context.Background()) })
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
-// hold makes the collector store batches but delay their acks until
-// release, so that a backlog builds up in the agent's channel.
-func (c *collector) hold() {
-	c.mu.Lock()
-	c.gate = make(chan struct{})
-	c.mu.Unlock()
+// proxy sits in front of a collector and injects its faults.
+type proxy struct {
+	t       *testing.T
+	addr    string // fixed after the first start, so restarts reuse it
+	backend string
+
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]bool
+	silent bool
+	gate   chan struct{} // while set, answers wait for it to close
+	wg     sync.WaitGroup
 }
 
-func (c *collector) release() {
-	c.mu.Lock()
-	if c.gate != nil {
-		close(c.gate)
-		c.gate = nil
-	}
-	c.mu.Unlock()
-}
-
-func (c *collector) setSilent(on bool) {
-	c.mu.Lock()
-	c.silent = on
-	c.mu.Unlock()
-}
-
-// firstAfter is when the collector stored its first batch after t.
-func (c *collector) firstAfter(t time.Time) (time.Time, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, a := range c.at {
-		if a.t.After(t) {
-			return a.t, true
-		}
-	}
-	return time.Time{}, false
-}
-
-func (c *collector) received() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.got...)
-}
-
-func (c *collector) port() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, p, _ := net.SplitHostPort(c.addr)
+func newProxy(t *testing.T, backend string) *proxy {
+	p := &proxy{t: t, addr: "127.0.0.1:0", backend: backend, conns: map[net.Conn]bool{}}
+	p.start()
+	t.Cleanup(p.kill)
 	return p
 }
+
+func (p *proxy) start() {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatalf("proxy: %v", err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", p.backend)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			if !p.track(client, server) {
+				return
+			}
+			p.wg.Add(2)
+			go p.pipe(server, client, false)
+			go p.pipe(client, server, true)
+		}
+	}()
+}
+
+// track registers a connection pair unless the proxy was killed meanwhile.
+func (p *proxy) track(cs ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln == nil {
+		for _, c := range cs {
+			c.Close()
+		}
+		return false
+	}
+	for _, c := range cs {
+		p.conns[c] = true
+	}
+	return true
+}
+
+// pipe copies src to dst; answers (toClient) wait while the proxy holds,
+// and both directions are dropped while it is silent.
+func (p *proxy) pipe(dst, src net.Conn, toClient bool) {
+	defer p.wg.Done()
+	defer func() {
+		dst.Close()
+		src.Close()
+		p.mu.Lock()
+		delete(p.conns, dst)
+		delete(p.conns, src)
+		p.mu.Unlock()
+	}()
+	buf := make([]byte, 64*1024)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			silent, gate := p.silent, p.gate
+			p.mu.Unlock()
+			if toClient && gate != nil {
+				<-gate
+			}
+			if !silent {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// kill closes the listener and every connection: batches in flight fail,
+// new connections are refused.
+func (p *proxy) kill() {
+	p.release()
+	p.mu.Lock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+func (p *proxy) setSilent(on bool) {
+	p.mu.Lock()
+	p.silent = on
+	p.mu.Unlock()
+}
+
+// hold delays answers until release, so a backlog builds up upstream.
+func (p *proxy) hold() {
+	p.mu.Lock()
+	p.gate = make(chan struct{})
+	p.mu.Unlock()
+}
+
+func (p *proxy) release() {
+	p.mu.Lock()
+	if p.gate != nil {
+		close(p.gate)
+		p.gate = nil
+	}
+	p.mu.Unlock()
+}
+
+func (p *proxy) port() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, port, _ := net.SplitHostPort(p.addr)
+	return port
+}
+
+// collector is one collector with its fault proxy.
+type collector struct {
+	*proxy
+	*recorder
+}
+
+func body(i int) []byte { return []byte(fmt.Sprintf("e-%07d", i)) }
 
 // producer puts uniquely numbered events into the agent's channel at a
 // steady rate until stopped.
@@ -319,7 +488,7 @@ func startProducer(ch channel.Channel, batch int, every time.Duration) *producer
 			}
 			events := make([]event.Event, batch)
 			for i := range events {
-				events[i] = event.Event{Body: []byte(fmt.Sprintf("e-%07d", p.n+i))}
+				events[i] = event.Event{Body: body(p.n + i)}
 			}
 			tx, err := p.ch.Begin()
 			if err != nil {
@@ -355,14 +524,13 @@ func (p *producer) finish(t *testing.T) int {
 	return p.n
 }
 
-// fill puts n uniquely numbered events into ch at once, in transactions
-// of size batch.
+// fill puts n uniquely numbered events into ch at once.
 func fill(t *testing.T, ch channel.Channel, n, batch int) {
 	t.Helper()
 	for i := 0; i < n; i += batch {
 		events := make([]event.Event, 0, batch)
 		for j := i; j < min(n, i+batch); j++ {
-			events = append(events, event.Event{Body: []byte(fmt.Sprintf("e-%07d", j))})
+			events = append(events, event.Event{Body: body(j)})
 		}
 		tx, err := ch.Begin()
 		if err != nil {
@@ -377,10 +545,10 @@ func fill(t *testing.T, ch channel.Channel, n, batch int) {
 	}
 }
 
-// waitFor polls cond until it holds or 20 s pass.
+// waitFor polls cond until it holds or 30 s pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -389,17 +557,28 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+func loadAgentConfig(t *testing.T, name, text string) *config.Agent {
+	t.Helper()
+	props, err := config.ParseProperties(name+".conf", strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return config.Build(props, name, config.Options{})
+}
+
 type loopback struct {
 	t     *testing.T
 	agent *agent.Agent
 	reg   *metrics.Registry
-	cols  map[string]*collector
+	cols  map[string]collector
 	ch    channel.Channel
 }
 
+// startLoopback starts three collectors and an agent a1 whose sinks k1, k2
+// and k3 form group g1 (group holds its processor lines).
 func startLoopback(t *testing.T, sinkKeys []string, group ...string) *loopback {
 	t.Helper()
-	lb := &loopback{t: t, cols: map[string]*collector{}}
+	lb := &loopback{t: t, cols: map[string]collector{}}
 	lines := []string{
 		"a1.channels = c1",
 		"a1.channels.c1.type = memory",
@@ -409,11 +588,22 @@ func startLoopback(t *testing.T, sinkKeys []string, group ...string) *loopback {
 		"a1.sinkgroups = g1",
 		"a1.sinkgroups.g1.sinks = k1 k2 k3",
 	}
+	typ := "processor_test_net"
+	if useAvro() {
+		typ = "avro"
+	}
 	for _, k := range []string{"k1", "k2", "k3"} {
-		c := newCollector(t, k)
+		rec := &recorder{}
+		var backend string
+		if typ == "avro" {
+			backend = newSluiceCollector(t, k, rec)
+		} else {
+			backend = newStandIn(t, rec)
+		}
+		c := collector{newProxy(t, backend), rec}
 		lb.cols[k] = c
 		lines = append(lines,
-			"a1.sinks."+k+".type = processor_test_net",
+			"a1.sinks."+k+".type = "+typ,
 			"a1.sinks."+k+".channel = c1",
 			"a1.sinks."+k+".hostname = 127.0.0.1",
 			"a1.sinks."+k+".port = "+c.port(),
@@ -424,8 +614,9 @@ func startLoopback(t *testing.T, sinkKeys []string, group ...string) *loopback {
 			lines = append(lines, "a1.sinks."+k+"."+kv)
 		}
 	}
+	t.Logf("sinks: type %s", typ)
 	lines = append(lines, group...)
-	cfg := loadAgent(t, strings.Join(lines, "\n"))
+	cfg := loadAgentConfig(t, "a1", strings.Join(lines, "\n"))
 	lb.reg = metrics.NewRegistry(clock.Real())
 	log := slog.New(slog.NewTextHandler(&testWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	env := registry.Env{Agent: "a1", Clock: clock.Real(), Log: log, Metrics: lb.reg}
@@ -444,9 +635,9 @@ func startLoopback(t *testing.T, sinkKeys []string, group ...string) *loopback {
 	return lb
 }
 
-// checkAll stops the agent after draining and checks that every event
-// reached some collector; it returns deliveries per collector and the
-// number of duplicates.
+// checkAll drains and stops the agent and checks that each of the n
+// events reached some collector; it returns deliveries per collector and
+// the number of duplicates.
 func (lb *loopback) checkAll(n int) (per map[string]int, dups int) {
 	t := lb.t
 	t.Helper()
@@ -454,17 +645,25 @@ func (lb *loopback) checkAll(n int) (per map[string]int, dups int) {
 	if err := lb.agent.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]int{}
-	per = map[string]int{}
-	for name, c := range lb.cols {
-		for _, b := range c.received() {
-			seen[b]++
-			per[name]++
+	// A Sluice collector stores asynchronously after it acknowledged.
+	var seen map[string]int
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		seen, per = map[string]int{}, map[string]int{}
+		for name, c := range lb.cols {
+			for _, b := range c.received() {
+				seen[b]++
+				per[name]++
+			}
 		}
+		if len(seen) >= n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	var lost []string
 	for i := range n {
-		id := fmt.Sprintf("e-%07d", i)
+		id := string(body(i))
 		switch seen[id] {
 		case 0:
 			lost = append(lost, id)
@@ -483,9 +682,12 @@ func (lb *loopback) checkAll(n int) (per map[string]int, dups int) {
 }
 
 func (lb *loopback) metric(attr string) string {
-	v, _ := lb.reg.Lookup("SINKGROUP.g1")
-	s, _ := v.Get(attr)
-	return s
+	g, ok := lb.reg.Lookup("SINKGROUP.g1")
+	if !ok {
+		return ""
+	}
+	v, _ := g.Get(attr)
+	return v
 }
 
 type testWriter struct{ t *testing.T }
@@ -495,14 +697,14 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestLoopbackFailover: the seed topology under load. The primary dies
-// (connection refused), traffic moves to priority 80, the primary comes
-// back and takes over after its 2 s penalty; then it goes silent (a black
-// hole) and traffic moves again after the 1 s request-timeout. Every event
-// is delivered; the measured times are logged.
+// TestLoopbackFailover: the seed topology under load. The primary dies,
+// traffic moves to priority 80, the primary comes back and takes over after
+// its 2 s penalty; then it goes silent (a black hole) and traffic moves
+// again after the 1 s request-timeout. Every event is delivered; the
+// measured times are logged.
 func TestLoopbackFailover(t *testing.T) {
-	// A killed collector's open connections are reset (the sink sees EOF
-	// or a reset); a sink that dials per batch meets ECONNREFUSED.
+	// A killed collector's open connections are reset; a sink that dials
+	// per batch (the stand-in only) meets ECONNREFUSED.
 	for _, c := range []struct {
 		name     string
 		sinkKeys []string
@@ -510,7 +712,12 @@ func TestLoopbackFailover(t *testing.T) {
 		{"killed", nil},
 		{"refused", []string{"dial-per-batch = true"}},
 	} {
-		t.Run(c.name, func(t *testing.T) { loopbackFailover(t, c.name, c.sinkKeys) })
+		t.Run(c.name, func(t *testing.T) {
+			if c.sinkKeys != nil && useAvro() {
+				t.Skip("the Avro sink keeps its connection: a killed collector covers it")
+			}
+			loopbackFailover(t, c.name, c.sinkKeys)
+		})
 	}
 }
 
@@ -529,31 +736,43 @@ func loopbackFailover(t *testing.T, mode string, sinkKeys []string) {
 		t.Fatalf("standbys received events while the primary was healthy")
 	}
 
-	// Refused: the primary dies.
+	// The primary dies.
 	died := time.Now()
 	k1.kill()
 	var viaBackup time.Time
-	waitFor(t, "traffic to move to k2", func() bool { var ok bool; viaBackup, ok = k2.firstAfter(died); return ok })
-	refused := viaBackup.Sub(died)
+	waitFor(t, "traffic to move to k2", func() bool {
+		var ok bool
+		viaBackup, ok = k2.firstAfter(died)
+		return ok
+	})
+	failover := viaBackup.Sub(died)
 	if lb.metric("ActiveSink") != "k2" || len(k3.received()) != 0 {
 		t.Fatalf("after k1 died: active %s, k3 got %d events; want k2 active and k3 unused", lb.metric("ActiveSink"), len(k3.received()))
 	}
 	restart := time.Now()
 	k1.start()
 	var back time.Time
-	waitFor(t, "k1 to take over again", func() bool { var ok bool; back, ok = k1.firstAfter(restart); return ok })
+	waitFor(t, "k1 to take over again", func() bool {
+		var ok bool
+		back, ok = k1.firstAfter(restart)
+		return ok
+	})
 	failback := back.Sub(died)
 	if failback < 2*time.Second {
 		t.Fatalf("k1 took over %v after it died, before its 2 s penalty ended", failback)
 	}
 	waitFor(t, "k1 to be active", func() bool { return lb.metric("ActiveSink") == "k1" })
-
-	// Black hole: the primary accepts and reads but never answers.
 	carried := len(k1.received())
 	waitFor(t, "k1 to carry the load again", func() bool { return len(k1.received()) > carried+2000 })
+
+	// Black hole: the primary swallows everything and never answers.
 	silent := time.Now()
 	k1.setSilent(true)
-	waitFor(t, "traffic to move to k2 after the request timeout", func() bool { var ok bool; viaBackup, ok = k2.firstAfter(silent); return ok })
+	waitFor(t, "traffic to move to k2 after the request timeout", func() bool {
+		var ok bool
+		viaBackup, ok = k2.firstAfter(silent)
+		return ok
+	})
 	blackHole := viaBackup.Sub(silent)
 	// A batch sent just before the primary went silent started its 1 s
 	// timeout a moment earlier; half a second is a safe lower bound.
@@ -569,7 +788,7 @@ func loopbackFailover(t *testing.T, mode string, sinkKeys []string) {
 	n := prod.finish(t)
 	per, dups := lb.checkAll(n)
 	t.Logf("failover: %d events in %v; per collector %v; %d duplicates", n, time.Since(start).Round(time.Millisecond), per, dups)
-	t.Logf("MEASURED %s: primary death to first batch via k2: %v", mode, refused)
+	t.Logf("MEASURED %s: primary death to first batch via k2: %v", mode, failover)
 	t.Logf("MEASURED %s: failback after a 2 s penalty: primary death to first batch via k1 again: %v (primary restarted %v after death)", mode, failback, restart.Sub(died).Round(time.Millisecond))
 	t.Logf("MEASURED %s: black hole, request-timeout 1 s: primary silent to first batch via k2: %v", mode, blackHole)
 	t.Logf("MEASURED %s: failback after the black hole (penalty 4 s: the primary failed again within maxpenalty of coming back): silent to k1 again: %v", mode, backAfterHole.Sub(silent))
