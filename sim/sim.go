@@ -1,0 +1,347 @@
+// Package sim is Sluice's deterministic fleet simulation: thousands of
+// agents and their collectors in one process, on virtual time, with every
+// random choice drawn from one seed, running the engine's own code.
+//
+// Agents and collectors are built from Flume properties files by
+// engine/config and the engine registry: the real channels (memory, file
+// on a simulated disk), the real channel processor and selectors, the real
+// sink processors (failover, load_balance) and the engine's sink
+// transaction (sink.Deliver). What the simulator supplies is what no test
+// machine has: the network between the hosts (sim/network), their disks
+// (sim/disk), the log files being tailed (a writer whose lines are computed,
+// not stored), the Avro hop (resolved at send time, see avroSink) and the
+// stores (HDFS, Kafka), which hand every event to a Jepsen total-queue
+// checker. A discrete-event scheduler (sim/sched) drives every component
+// with the same timing rules as the engine's runners, on one goroutine.
+//
+// A run has two phases, like Jepsen's: faults under load (swarm-chosen per
+// seed, or planned outages for capacity planning), then liveness: every
+// fault healed, writers stopped, and everything must drain. Same Options,
+// same run record, byte for byte.
+package sim
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	_ "github.com/sluicehq/sluice/engine/components" // the real channels, processors, selectors
+	"github.com/sluicehq/sluice/engine/config"
+	"github.com/sluicehq/sluice/engine/registry"
+	"github.com/sluicehq/sluice/sim/disk"
+	"github.com/sluicehq/sluice/sim/network"
+	"github.com/sluicehq/sluice/sim/sched"
+)
+
+// Epoch is the virtual time every run starts at, so records do not depend
+// on when they were made.
+var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+type world struct {
+	opts     Options
+	seed     sched.Seed
+	s        *sched.Sched
+	net      *network.Net
+	log      *slog.Logger
+	meter    disk.Meter
+	running  *runnerActor
+	startRng interface{ Int64N(int64) int64 }
+
+	agents     []*node
+	collectors []*node
+	hosts      map[string]*node
+	stores     map[string]*store
+	chk        *checker
+	unexpected uint64
+
+	kinds  []string
+	faults []*fault
+	phase  string
+	fatal  error
+
+	rec   *Record
+	stats Stats
+	cap   capTrack
+}
+
+// Stats are counts of what happened, for the record.
+type Stats struct {
+	Steps               uint64 `json:"steps"`
+	RPCFailed           uint64 `json:"rpc_failed"`
+	SourceFull          uint64 `json:"source_channel_full"`
+	CollectorFull       uint64 `json:"collector_channel_full"`
+	CollectorPutErr     uint64 `json:"collector_put_errors"`
+	CrashLostInChannels uint64 `json:"events_in_crashed_memory_channels"`
+
+	sourceFull, collectorFull, collectorPutErr, rpcFailed, crashLostInChannels uint64
+}
+
+// Run simulates o and returns its record. An error means the simulation
+// could not run (a configuration the fleet cannot be built from); a run
+// that lost data returns a record whose Valid is false.
+func Run(o Options) (*Record, error) {
+	o = o.withDefaults()
+	w := &world{opts: o, seed: sched.Seed(o.Seed), s: sched.New(Epoch),
+		log: slog.New(slog.DiscardHandler), hosts: map[string]*node{}, stores: map[string]*store{}}
+	w.startRng = w.seed.Stream("start")
+	w.net = network.New(w.seed.Stream("net"), network.LAN)
+	w.cap.fullAgents, w.cap.firstFull = map[int]bool{}, -1
+	w.rec = &Record{Version: RecordVersion, Kind: "sim", Name: "fleet", Seed: o.Seed, Start: Epoch, Command: o.Command()}
+	if err := w.buildFleet(); err != nil {
+		return nil, err
+	}
+	w.plan()
+	w.run()
+	if w.fatal != nil {
+		return nil, w.fatal
+	}
+	return w.finish(), nil
+}
+
+func channelType(set string) string {
+	if set != "" {
+		return set
+	}
+	if _, ok := registry.Lookup(registry.Channel, "file"); ok {
+		return "file"
+	}
+	return "memory"
+}
+
+func parseConf(name, text string) (*config.Agent, error) {
+	props, err := config.ParseProperties(name, strings.NewReader(text))
+	if err != nil {
+		return nil, err
+	}
+	names := config.AgentNames(props)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s configures no agent", name)
+	}
+	a := config.Build(props, names[0], config.Options{Env: func(string) (string, bool) { return "", false }})
+	if a.Errors() {
+		var msgs []string
+		for _, f := range a.Findings {
+			if f.Severity == config.Error {
+				msgs = append(msgs, f.String())
+			}
+		}
+		return nil, fmt.Errorf("%s: %s", name, strings.Join(msgs, "; "))
+	}
+	return a, nil
+}
+
+func (w *world) buildFleet() error {
+	o := w.opts
+	agentConf, collConf := o.AgentConf, o.CollectorConf
+	if agentConf == "" {
+		agentConf = SeedAgentConf(o.Collectors, channelType(o.AgentChannel))
+	}
+	if collConf == "" {
+		collConf = SeedCollectorConf(channelType(o.CollectorChannel))
+	}
+	acfg, err := parseConf("agent.conf", agentConf)
+	if err != nil {
+		return err
+	}
+	ccfg, err := parseConf("collector.conf", collConf)
+	if err != nil {
+		return err
+	}
+	w.rec.Topology = Topology{Agents: o.Agents, AgentConf: agentConf, CollectorConf: collConf}
+	w.chk = newChecker(o.Agents)
+	wrng := w.seed.Stream("workload")
+	for i := range o.Collectors {
+		n := w.newNode(fmt.Sprintf("collector%02d", i+1), roleCollector, ccfg)
+		w.collectors = append(w.collectors, n)
+		w.hosts[n.name] = n
+		w.rec.Topology.Collectors = append(w.rec.Topology.Collectors, n.name)
+	}
+	for i := range o.Agents {
+		n := w.newNode(fmt.Sprintf("agent%04d", i+1), roleAgent, acfg)
+		rate := o.Rate * (1 + o.RateSpread*(2*wrng.Float64()-1))
+		n.writer = &writer{id: i, rate: rate, phase: time.Duration(wrng.Float64() / rate * float64(time.Second)), stop: o.Duration}
+		w.agents = append(w.agents, n)
+	}
+	for _, n := range append(append([]*node(nil), w.collectors...), w.agents...) {
+		if err := n.build(); err != nil {
+			return err
+		}
+		n.schedule()
+	}
+	w.rec.Topology.Stores = w.storeNames()
+	w.rec.Topology.AgentDurable = w.agents[0].durable()
+	w.rec.Topology.CollectorDurable = w.collectors[0].durable()
+	return nil
+}
+
+func (w *world) newNode(name string, r role, cfg *config.Agent) *node {
+	n := &node{w: w, name: name, role: r, cfg: cfg}
+	n.host = w.net.AddHost(name)
+	n.disk = disk.New(w.seed.Stream(name+"/disk"), disk.SSD, w.s.Now, w.s.Clock().Now, &w.meter)
+	return n
+}
+
+func (w *world) store(name string) *store {
+	s, ok := w.stores[name]
+	if !ok {
+		s = &store{w: w, name: name}
+		w.stores[name] = s
+	}
+	return s
+}
+
+func (w *world) storeNames() []string {
+	out := make([]string, 0, len(w.stores))
+	for k := range w.stores {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// resolve maps a sink's hostname to a collector: "collector02" and
+// "collector02.example.com" both name collector02.
+func (w *world) resolve(hostname string) *node {
+	h := strings.ToLower(hostname)
+	if n, ok := w.hosts[h]; ok {
+		return n
+	}
+	if i := strings.IndexByte(h, '.'); i > 0 {
+		return w.hosts[h[:i]]
+	}
+	return nil
+}
+
+func (w *world) note(format string, args ...any) {
+	w.rec.Notes = append(w.rec.Notes, fmt.Sprintf(format, args...))
+}
+
+func (w *world) timeline(format string, args ...any) {
+	w.rec.Timeline = append(w.rec.Timeline, fmt.Sprintf("%s %s", clockString(w.s.Now()), fmt.Sprintf(format, args...)))
+}
+
+func clockString(d time.Duration) string {
+	ms := d.Milliseconds()
+	return fmt.Sprintf("%02d:%02d:%02d.%03d", ms/3600000, ms/60000%60, ms/1000%60, ms%1000)
+}
+
+// run is the main loop: the fault phase, then liveness.
+func (w *world) run() {
+	o := w.opts
+	w.phase = "faults"
+	var sample *sched.Event
+	sample = sched.NewEvent(func() {
+		w.sample()
+		w.s.After(sample, o.SampleEvery)
+	})
+	w.s.After(sample, 0)
+	w.timeline("start: %d agents, %d collectors, %.4g events/s per agent, faults: %s", o.Agents, o.Collectors, o.Rate, strings.Join(w.kinds, ",")+map[bool]string{true: "none"}[len(w.kinds) == 0])
+	w.s.RunUntil(o.Duration)
+	if w.fatal != nil {
+		return
+	}
+	// Liveness: heal everything, stop the writers, and require a drain.
+	w.phase = "liveness"
+	w.sample()
+	for _, f := range w.faults {
+		if f.active {
+			w.healFault(f)
+		}
+	}
+	w.net.Heal()
+	for _, s := range w.stores {
+		s.down = false
+	}
+	for _, n := range append(append([]*node(nil), w.collectors...), w.agents...) {
+		n.disk.Unfull()
+		n.disk.Faulty.Clear()
+		switch n.state {
+		case down:
+			w.restart(n)
+		case frozen:
+			n.thaw()
+		}
+	}
+	w.timeline("liveness phase: all faults healed, writers stopped; waiting for the fleet to drain")
+	deadline := o.Duration + o.DrainTimeout
+	var check *sched.Event
+	check = sched.NewEvent(func() {
+		if w.drained() {
+			w.rec.Liveness.Drained = true
+			w.rec.Liveness.DrainMs = (w.s.Now() - o.Duration).Milliseconds()
+			w.timeline("drained")
+			return
+		}
+		w.s.After(check, time.Second)
+	})
+	w.s.After(check, time.Second)
+	for !w.rec.Liveness.Drained && w.fatal == nil {
+		next, ok := w.s.Next()
+		if !ok || next > deadline {
+			break
+		}
+		w.s.Step()
+	}
+	w.stats.Steps = w.s.Steps()
+	w.sample()
+	if !w.rec.Liveness.Drained {
+		w.rec.Liveness.Stuck = w.stuck()
+		w.timeline("NOT drained after %v: %s", o.DrainTimeout, w.rec.Liveness.Stuck)
+	}
+}
+
+// drained: every line written has been read, and every channel is empty.
+func (w *world) drained() bool {
+	for _, a := range w.agents {
+		if a.state != up || a.tail == nil || a.tail.pos < a.writer.written(w.s.Now()) {
+			return false
+		}
+		for _, c := range a.channels {
+			if c.ch.Len() > 0 {
+				return false
+			}
+		}
+	}
+	for _, c := range w.collectors {
+		if c.state != up {
+			return false
+		}
+		for _, ch := range c.channels {
+			if ch.ch.Len() > 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (w *world) stuck() string {
+	var parts []string
+	for _, a := range w.agents {
+		if a.state != up {
+			parts = append(parts, a.name+" not running")
+			continue
+		}
+		if lag := a.writer.written(w.s.Now()) - a.tail.pos; lag > 0 {
+			parts = append(parts, fmt.Sprintf("%s has %d lines unread", a.name, lag))
+		}
+		for _, c := range a.channels {
+			if c.ch.Len() > 0 {
+				parts = append(parts, fmt.Sprintf("%s channel %s holds %d", a.name, c.ch.Name(), c.ch.Len()))
+			}
+		}
+		if len(parts) > 5 {
+			break
+		}
+	}
+	for _, c := range w.collectors {
+		for _, ch := range c.channels {
+			if ch.ch.Len() > 0 {
+				parts = append(parts, fmt.Sprintf("%s channel %s holds %d", c.name, ch.ch.Name(), ch.ch.Len()))
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
+}
