@@ -152,7 +152,8 @@ type runnerActor struct {
 	busyUntil time.Duration
 	group     string
 	sinkNames []string
-	active    int // index of the sink that delivered last, -1 before any
+	keys      []string // "runner/sink", the series names
+	active    int      // index of the sink that delivered last, -1 before any
 }
 
 func (a *runnerActor) run() {
@@ -339,6 +340,7 @@ func (n *node) addRunner(name string, p sink.Processor, chans []*chanNode, r *co
 		}}
 	for _, s := range p.Sinks() {
 		a.sinkNames = append(a.sinkNames, s.Name())
+		a.keys = append(a.keys, name+"/"+s.Name())
 		if k, ok := s.(*avroSink); ok {
 			k.runner, k.index = a, len(a.sinkNames)-1
 		}

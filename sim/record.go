@@ -159,7 +159,7 @@ func (w *world) sample() {
 		w.cap.maxAgent = max(w.cap.maxAgent, back)
 		for _, r := range a.runners {
 			if r.active >= 0 {
-				counts[r.name+"/"+r.sinkNames[r.active]]++
+				counts[r.keys[r.active]]++
 			}
 		}
 	}
@@ -243,4 +243,26 @@ func (w *world) finish() *Record {
 		r.Timeline = append(r.Timeline, fmt.Sprintf("%s INVALID: lost %d, unexpected %d, drained %v", clockString(now), r.Checker.Lost, r.Checker.Unexpected, r.Liveness.Drained))
 	}
 	return r
+}
+
+// Failure explains an invalid run in the form a person replays: what was
+// wrong, SEED=..., and the one command that runs it again.
+func (r *Record) Failure() string {
+	if r.Valid {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "simulation INVALID: lost %d, unexpected %d, duplicated %d, drained %v", r.Checker.Lost, r.Checker.Unexpected, r.Checker.Duplicated, r.Liveness.Drained)
+	if r.Liveness.Stuck != "" {
+		fmt.Fprintf(&b, " (stuck: %s)", r.Liveness.Stuck)
+	}
+	for i, l := range r.Checker.LostByWriter {
+		if i == 3 {
+			b.WriteString("\n  ...")
+			break
+		}
+		fmt.Fprintf(&b, "\n  %s lost %d, first %v", l.Writer, l.Lost, l.Intervals[:min(len(l.Intervals), 3)])
+	}
+	fmt.Fprintf(&b, "\nSEED=%d\nreplay: %s\n", r.Seed, r.Command)
+	return b.String()
 }

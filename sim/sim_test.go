@@ -2,9 +2,13 @@ package sim
 
 import (
 	"bytes"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
+
+func soak() bool { return os.Getenv("SLUICE_SOAK") == "1" }
 
 func TestNoFaultsDeliversEverything(t *testing.T) {
 	rec, err := Run(Options{Seed: 1, Agents: 10, Collectors: 3, Duration: 2 * time.Minute, Faults: []string{}})
@@ -12,32 +16,127 @@ func TestNoFaultsDeliversEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := rec.Checker
-	t.Logf("written %d delivered %d copies %d lost %d dup %d lat %+v drained %v in %dms steps %d", c.Written, c.Delivered, c.Copies, c.Lost, c.Duplicated, c.Latency, rec.Liveness.Drained, rec.Liveness.DrainMs, rec.Stats.Steps)
 	if !rec.Valid || c.Written == 0 || c.Delivered != c.Written || c.Duplicated != 0 {
-		t.Fatalf("fault-free run: %+v\n%s", c, rec.Timeline)
+		t.Fatalf("fault-free run: %+v\n%s", c, rec.Failure())
 	}
-	if rec.Series.Active["g1/avroSink1"][len(rec.Series.Active["g1/avroSink1"])-1] != 10 {
-		t.Fatalf("without faults every agent should deliver through the primary: %v", rec.Series.Active)
+	// Taildir with its defaults polls every maxBackoffSleep (5 s), so that
+	// is the latency ceiling of a healthy fleet (flume-facts §5.1).
+	if c.Latency.Max > 5100 || c.Latency.P50 < 100 {
+		t.Fatalf("latency %+v, want a spread up to the 5 s taildir poll", c.Latency)
+	}
+	act := rec.Series.Active["g1/avroSink1"]
+	if act[len(act)-1] != 10 {
+		t.Fatalf("without faults every agent should deliver through the priority-100 sink: %v", rec.Series.Active)
 	}
 }
 
+// TestSameSeedSameRecord runs seeds twice and compares the run records
+// byte for byte: a seed is a run.
 func TestSameSeedSameRecord(t *testing.T) {
-	o := Options{Seed: 42, Agents: 30, Collectors: 3, Duration: 5 * time.Minute, Faults: nil, RateSpread: 0.2}
-	a, err := Run(o)
+	for _, seed := range []uint64{42, 7, 1234567} {
+		o := Options{Seed: seed, Agents: 30, Collectors: 3, Duration: 5 * time.Minute, RateSpread: 0.2, FaultRate: 2}
+		a, err := Run(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Run(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ja, _ := a.JSON()
+		jb, _ := b.JSON()
+		if !bytes.Equal(ja, jb) {
+			t.Fatalf("seed %d: same seed, different records (%d vs %d bytes)", seed, len(ja), len(jb))
+		}
+		if len(a.Faults) == 0 || len(a.Series.Written) < 300 {
+			t.Fatalf("seed %d: a run with no faults or no series proves little: %d faults, %d samples", seed, len(a.Faults), len(a.Series.Written))
+		}
+		o.Seed++
+		c, err := Run(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if jc, _ := c.JSON(); bytes.Equal(ja, jc) {
+			t.Fatalf("seeds %d and %d gave the same record", seed, seed+1)
+		}
+	}
+}
+
+// TestManySeeds is the swarm: every seed picks its own fault kinds and
+// rates; every run must lose nothing, deliver nothing unexpected, and drain.
+func TestManySeeds(t *testing.T) {
+	n, agents, dur := 200, 12, 4*time.Minute
+	if testing.Short() {
+		n = 50
+	}
+	if soak() {
+		n, agents, dur = 3000, 30, 10*time.Minute
+	}
+	var dups, faults uint64
+	kinds := map[string]int{}
+	for seed := uint64(1); seed <= uint64(n); seed++ {
+		rec, err := Run(Options{Seed: seed, Agents: agents, Collectors: 3, Duration: dur, RateSpread: 0.5, FaultRate: 2})
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if !rec.Valid {
+			t.Fatalf("%s", rec.Failure())
+		}
+		dups += rec.Checker.Duplicated
+		faults += uint64(len(rec.Faults))
+		for _, f := range rec.Faults {
+			kinds[f.Kind]++
+		}
+	}
+	t.Logf("%d seeds: %d faults %v, %d duplicated events, zero lost", n, faults, kinds, dups)
+	if len(kinds) < 5 {
+		t.Fatalf("the swarm exercised only %v", kinds)
+	}
+}
+
+// TestPlantedBugIsCaught plants a sink that commits its take before the
+// RPC; the first failed RPC loses a batch, and the checker must say so and
+// print the seed and the replay command.
+func TestPlantedBugIsCaught(t *testing.T) {
+	o := Options{Seed: 99, Agents: 10, Collectors: 3, Duration: 3 * time.Minute, Faults: []string{"partition", "collector-freeze"}, FaultRate: 2}
+	good, err := Run(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Run(o)
+	if !good.Valid {
+		t.Fatalf("without the bug the run must be valid:\n%s", good.Failure())
+	}
+	o.commitBeforeDeliver = true
+	bad, err := Run(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ja, _ := a.JSON()
-	jb, _ := b.JSON()
-	if !bytes.Equal(ja, jb) {
-		t.Fatalf("same seed, different records (%d vs %d bytes)", len(ja), len(jb))
+	if bad.Valid || bad.Checker.Lost == 0 {
+		t.Fatalf("a sink that commits before delivery lost nothing? %+v", bad.Checker)
 	}
-	t.Logf("faults %v valid %v lost %d dup %d", len(a.Faults), a.Valid, a.Checker.Lost, a.Checker.Duplicated)
-	for _, l := range a.Timeline {
-		t.Log(l)
+	msg := bad.Failure()
+	if !strings.Contains(msg, "SEED=99\n") || !strings.Contains(msg, "replay: sluice sim --seed 99 ") {
+		t.Fatalf("failure report lacks the seed or the replay command:\n%s", msg)
 	}
+	t.Logf("caught:\n%s", msg)
+}
+
+// BenchmarkFleet is the issue's speed target at full size with
+// SLUICE_SIM_FULL=1: 2000 agents x 3 collectors x 1 hour of virtual time at
+// 10 events/s per agent (72 million events). By default it runs a tenth of
+// the fleet for a tenth of the hour, so `make bench` stays quick.
+func BenchmarkFleet(b *testing.B) {
+	o := Options{Seed: 1, Agents: 200, Collectors: 3, Duration: 6 * time.Minute, Faults: []string{}}
+	if os.Getenv("SLUICE_SIM_FULL") == "1" {
+		o.Agents, o.Duration = 2000, time.Hour
+	}
+	var events uint64
+	for b.Loop() {
+		rec, err := Run(o)
+		if err != nil || !rec.Valid {
+			b.Fatalf("%v %v", err, rec.Failure())
+		}
+		events += rec.Checker.Written
+	}
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 }
