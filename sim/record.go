@@ -145,15 +145,10 @@ func (w *world) sample() {
 			w.cap.maxLag = max(w.cap.maxLag, wr-a.tail.pos)
 		}
 		for _, c := range a.channels {
-			l := int64(c.ch.Len())
-			back += l
-			if l >= int64(c.ch.Capacity()-a.tail.batch) {
-				full++
-				w.cap.fullAgents[a.writer.id] = true
-				if w.cap.firstFull < 0 {
-					w.cap.firstFull = now
-				}
-			}
+			back += int64(c.ch.Len())
+		}
+		if a.tail != nil && a.tail.blocked {
+			full++
 		}
 		aback += back
 		w.cap.maxAgent = max(w.cap.maxAgent, back)

@@ -34,7 +34,7 @@ func TestNoFaultsDeliversEverything(t *testing.T) {
 // byte for byte: a seed is a run.
 func TestSameSeedSameRecord(t *testing.T) {
 	for _, seed := range []uint64{42, 7, 1234567} {
-		o := Options{Seed: seed, Agents: 30, Collectors: 3, Duration: 5 * time.Minute, RateSpread: 0.2, FaultRate: 2}
+		o := Options{Seed: seed, Agents: 20, Collectors: 3, Duration: 5 * time.Minute, RateSpread: 0.2, FaultRate: 2}
 		a, err := Run(o)
 		if err != nil {
 			t.Fatal(err)
@@ -65,7 +65,7 @@ func TestSameSeedSameRecord(t *testing.T) {
 // TestManySeeds is the swarm: every seed picks its own fault kinds and
 // rates; every run must lose nothing, deliver nothing unexpected, and drain.
 func TestManySeeds(t *testing.T) {
-	n, agents, dur := 200, 12, 4*time.Minute
+	n, agents, dur := 200, 8, 3*time.Minute
 	if testing.Short() {
 		n = 50
 	}
@@ -130,6 +130,9 @@ func BenchmarkFleet(b *testing.B) {
 	if os.Getenv("SLUICE_SIM_FULL") == "1" {
 		o.Agents, o.Duration = 2000, time.Hour
 	}
+	if os.Getenv("SLUICE_SIM_FULL") == "tenth" {
+		o.Agents, o.Duration = 2000, 6*time.Minute
+	}
 	var events uint64
 	for b.Loop() {
 		rec, err := Run(o)
@@ -139,4 +142,34 @@ func BenchmarkFleet(b *testing.B) {
 		events += rec.Checker.Written
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestCapacityOutage plans an outage of every collector longer than the
+// agents' channels can absorb: the channels fill, back-pressure stops the
+// taildir sources (the log keeps the lines), nothing is lost, and the
+// backlog drains after recovery; the answer compares with the rule of thumb.
+func TestCapacityOutage(t *testing.T) {
+	o := Options{Seed: 5, Agents: 10, Collectors: 3, Duration: 12 * time.Minute, Rate: 100, Faults: []string{},
+		ChannelCapacity: 6000, Outages: []Outage{{Target: "all-collectors", Start: 2 * time.Minute, Length: 2 * time.Minute}}}
+	rec, err := Run(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rec.Capacity
+	if c == nil {
+		t.Fatal("a planned outage must produce a capacity answer")
+	}
+	t.Logf("%s", strings.Join(c.Answer, "\n"))
+	if !rec.Valid {
+		t.Fatalf("%s", rec.Failure())
+	}
+	if c.AgentsFilled != 10 || c.FirstFullMs < 0 || c.MaxSourceLag < 5000 {
+		t.Fatalf("a 2 min outage at 100/s must fill 6000-event channels and stall the sources: %+v", c)
+	}
+	if c.DrainMs < 0 || c.RuleOfThumbAgent != 18000 {
+		t.Fatalf("drain %d ms, rule of thumb %d (want 100 x 120 x 1.5 = 18000)", c.DrainMs, c.RuleOfThumbAgent)
+	}
+	if !strings.Contains(strings.Join(c.Answer, " "), "is BELOW") {
+		t.Fatalf("capacity 6000 is below the rule's 18000 and the answer must say so: %v", c.Answer)
+	}
 }

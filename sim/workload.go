@@ -69,6 +69,7 @@ type tailSource struct {
 	pos      uint64 // next seq to read: committed to the channels
 	saved    uint64 // position as last written to the position file
 	nextSave time.Duration
+	blocked  bool // the last put found a channel full
 }
 
 const writePosInterval = 3 * time.Second
@@ -97,11 +98,19 @@ func (t *tailSource) poll(now time.Duration) (source.Status, error) {
 				// The put commit waited keep-alive for room before failing.
 				n.w.meter.Elapsed += t.chans[0].keepAlive
 				n.w.stats.sourceFull++
+				t.blocked = true
+				if cp := &n.w.cap; !cp.fullAgents[t.w.id] {
+					cp.fullAgents[t.w.id] = true
+					if cp.firstFull < 0 {
+						cp.firstFull = now
+					}
+				}
 				return source.Backoff, errFull
 			}
 			return source.Backoff, err
 		}
 		t.pos += uint64(k)
+		t.blocked = false
 		for _, c := range t.chans {
 			c.woke()
 		}
