@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 	"time"
+
+	"github.com/sluicehq/sluice/reports/record"
 )
 
 type capTrack struct {
@@ -38,7 +40,7 @@ type Capacity struct {
 	Answer               []string `json:"answer"`
 }
 
-func (w *world) capacity() *Capacity {
+func (w *world) capacity(rec *record.Run) *Capacity {
 	o := w.opts
 	var longest Outage
 	for _, x := range o.Outages {
@@ -55,7 +57,7 @@ func (w *world) capacity() *Capacity {
 		AgentsFilled:         len(w.cap.fullAgents),
 		FirstFullMs:          -1,
 		MaxSourceLag:         w.cap.maxLag,
-		Lost:                 w.rec.Checker.Lost,
+		Lost:                 uint64(rec.Checker.Lost),
 		LostInMemoryChannels: w.stats.crashLostInChannels,
 		DrainMs:              -1,
 	}
@@ -78,16 +80,16 @@ func (w *world) capacity() *Capacity {
 	// Drain: from the end of the outage until what is in flight (unread,
 	// in agent channels, in collector channels) is back to what it was
 	// in the minute before the outage.
-	s := w.rec.Series
-	step := time.Duration(s.StepMs) * time.Millisecond
-	inflight := func(i int) int64 { return s.AgentLag[i] + s.AgentBacklog[i] + s.CollectorBacklog[i] }
+	s := &w.ser
+	step := w.opts.SampleEvery
+	inflight := func(i int) int64 { return s.lag[i] + s.agentBacklog[i] + s.collBacklog[i] }
 	startI, endI := int(longest.Start/step), int((longest.Start+longest.Length)/step)
 	var base int64
-	for i := max(0, startI-int(time.Minute/step)); i < startI && i < len(s.AgentLag); i++ {
+	for i := max(0, startI-int(time.Minute/step)); i < startI && i < len(s.lag); i++ {
 		base = max(base, inflight(i))
 	}
 	base += int64(c.FleetTPS) // one second of traffic is always in flight
-	for i := endI; i < len(s.AgentLag); i++ {
+	for i := endI; i < len(s.lag); i++ {
 		if inflight(i) <= base+base/5 {
 			c.DrainMs = (time.Duration(i)*step - (longest.Start + longest.Length)).Milliseconds()
 			break

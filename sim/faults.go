@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/engine/vfs"
+	"github.com/sluicehq/sluice/reports/record"
 	"github.com/sluicehq/sluice/sim/network"
 	"github.com/sluicehq/sluice/sim/sched"
 )
@@ -295,7 +296,11 @@ func (w *world) inject(f *fault) {
 	f.inject()
 	end := min(f.At+f.Length, w.opts.Duration)
 	f.Length = end - f.At
-	w.timeline("inject %s %s %s (for %v)", f.Kind, f.Target, f.Detail, f.Length)
+	mark := record.MarkFault
+	if f.Kind == "collector-crash" || f.Kind == "agent-crash" || f.Planned {
+		mark = record.MarkCrash
+	}
+	w.timeline(mark, f.Target, "inject %s %s (for %v)", f.Kind, f.Detail, f.Length)
 	ev := sched.NewEvent(func() { w.healFault(f) })
 	w.s.AtTime(ev, end)
 }
@@ -306,7 +311,7 @@ func (w *world) healFault(f *fault) {
 	}
 	f.healed, f.active = true, false
 	f.heal()
-	w.timeline("heal %s %s", f.Kind, f.Target)
+	w.timeline(record.MarkHeal, f.Target, "heal %s", f.Kind)
 }
 
 func (w *world) restart(n *node) {

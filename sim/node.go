@@ -55,7 +55,8 @@ type node struct {
 	runners  []*runnerActor
 
 	// agents
-	writer *writer
+	drainedBefore map[string]int64 // sink drain counts of earlier incarnations
+	writer        *writer
 	tail   *tailSource
 	// collectors
 	endpoint *endpoint
@@ -153,6 +154,7 @@ type runnerActor struct {
 	group     string
 	sinkNames []string
 	keys      []string // "runner/sink", the series names
+	avro      []*avroSink
 	active    int      // index of the sink that delivered last, -1 before any
 }
 
@@ -343,6 +345,7 @@ func (n *node) addRunner(name string, p sink.Processor, chans []*chanNode, r *co
 		a.keys = append(a.keys, name+"/"+s.Name())
 		if k, ok := s.(*avroSink); ok {
 			k.runner, k.index = a, len(a.sinkNames)-1
+			a.avro = append(a.avro, k)
 		}
 		if k, ok := s.(*storeSink); ok {
 			k.runner, k.index = a, len(a.sinkNames)-1
@@ -527,21 +530,26 @@ func (n *node) crash(host bool) {
 	n.unschedule()
 	n.state, n.hostDown = down, host
 	for _, c := range n.channels {
-		n.w.stats.crashLostInChannels += uint64(c.ch.Len())
+		if !c.durable {
+			n.w.stats.crashLostInChannels += uint64(c.ch.Len())
+		}
+	}
+	for _, r := range n.runners {
+		for _, k := range r.avro {
+			if n.drainedBefore == nil {
+				n.drainedBefore = map[string]int64{}
+			}
+			n.drainedBefore[k.name] += k.counter.EventDrainSuccessCount.Load()
+		}
 	}
 	n.channels, n.sources, n.runners = nil, nil, nil
 	if n.endpoint != nil {
 		n.endpoint.frozenQueue = nil
 	}
-	if host {
-		n.disk.Crash()
-	} else {
-		// A killed process loses its page cache writes only if the host
-		// goes too; the simulator takes the harsher view for file
-		// channels and crashes the disk image anyway, so recovery is
-		// always exercised from what was synced.
-		n.disk.Crash()
-	}
+	// A killed process keeps its page-cache writes unless the host goes
+	// too; the simulator always takes the harsher view and recovers from
+	// what was synced, torn tail included.
+	n.disk.Crash()
 	if n.tail != nil {
 		n.tail.pos = n.tail.saved
 	}

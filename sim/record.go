@@ -1,75 +1,28 @@
 package sim
 
 import (
-	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/reports/record"
 )
 
-// RecordVersion is the version of the run record format.
-const RecordVersion = 1
-
-// Record is a simulation's run record: what ran, what was done to it, what
-// happened over time (aggregated per tier: a 2000-agent record stays small)
-// and the checker's verdict.
-//
-// TODO(issue 7): reports/record is the shared run-record format; this type
-// moves onto it when it lands (the fields map one to one).
-type Record struct {
-	Version  int           `json:"version"`
-	Kind     string        `json:"kind"`
-	Name     string        `json:"name"`
-	Seed     uint64        `json:"seed"`
-	Start    time.Time     `json:"start"`
-	Duration int64         `json:"duration_ms"`
-	Command  string        `json:"command"`
-	Valid    bool          `json:"valid"`
-	Topology Topology      `json:"topology"`
-	Faults   []FaultRecord `json:"faults"`
-	Series   Series        `json:"series"`
-	Checker  Result        `json:"checker"`
-	Liveness Liveness      `json:"liveness"`
-	Capacity *Capacity     `json:"capacity,omitempty"`
-	Stats    Stats         `json:"stats"`
-	Notes    []string      `json:"notes,omitempty"`
-	Timeline []string      `json:"timeline"`
+// Result is a finished simulation: its run record in the shared format
+// (reports/record, Kind "sim"), rendered by reports/ like a scenario's, and
+// what only a simulation knows.
+type Result struct {
+	Record   *record.Run
+	Valid    bool
+	Capacity *Capacity
+	Stats    Stats
+	// Stuck says what had not drained when the liveness phase gave up.
+	Stuck string
 }
 
-// Topology is the fleet.
-type Topology struct {
-	Agents           int      `json:"agents"`
-	Collectors       []string `json:"collectors"`
-	Stores           []string `json:"stores"`
-	AgentDurable     bool     `json:"agent_channels_durable"`
-	CollectorDurable bool     `json:"collector_channels_durable"`
-	AgentConf        string   `json:"agent_conf"`
-	CollectorConf    string   `json:"collector_conf"`
-}
-
-// Series are per-sample aggregates; sample i is at i*StepMs.
-type Series struct {
-	StepMs           int64               `json:"step_ms"`
-	Written          []uint64            `json:"written"`           // cumulative lines written
-	Delivered        []uint64            `json:"delivered"`         // cumulative copies acknowledged by stores
-	AgentLag         []int64             `json:"agent_source_lag"`  // written, not yet read (taildir behind)
-	AgentBacklog     []int64             `json:"agent_backlog"`     // events in agent channels
-	CollectorBacklog []int64             `json:"collector_backlog"` // events in collector channels
-	AgentsFull       []int               `json:"agents_channel_full"`
-	NodesDown        []int               `json:"nodes_down"`
-	Active           map[string][]int    `json:"active_sink"` // group/sink -> agents whose last batch went there
-	Stores           map[string][]uint64 `json:"stores"`      // cumulative copies per store
-}
-
-// Liveness is the verdict of the drain phase.
-type Liveness struct {
-	Drained bool   `json:"drained"`
-	DrainMs int64  `json:"drain_ms"`
-	Stuck   string `json:"stuck,omitempty"`
-}
-
-// JSON encodes the record (indented, stable key order).
-func (r *Record) JSON() ([]byte, error) { return json.MarshalIndent(r, "", " ") }
+// JSON is the run record as written to record.json.
+func (r *Result) JSON() ([]byte, error) { return record.Marshal(r.Record) }
 
 // Command is the `sluice sim` command line that replays o.
 func (o Options) Command() string {
@@ -111,27 +64,44 @@ func (o Options) Command() string {
 	if o.DrainTimeout != 30*time.Minute {
 		fmt.Fprintf(&b, " --drain-timeout %v", o.DrainTimeout)
 	}
-	if o.AgentConf != "" && o.AgentConf != SeedAgentConf(o.Collectors, channelType(o.AgentChannel)) {
+	if o.AgentConf != "" {
 		b.WriteString(" --agent-conf AGENT.conf")
 	}
-	if o.CollectorConf != "" && o.CollectorConf != SeedCollectorConf(channelType(o.CollectorChannel)) {
+	if o.CollectorConf != "" {
 		b.WriteString(" --collector-conf COLLECTOR.conf")
 	}
 	return b.String()
 }
 
-// sample appends one point to every series.
+// samples are the cumulative values observed at each sample.
+type samples struct {
+	written, first, copies []int64
+	agentBacklog, collBacklog, lag, full, down []int64
+	active                                     map[string][]int64 // group/sink -> agents
+	stores                                     map[string][]int64 // cumulative copies
+	drained                                    map[string][]int64 // tier/sink -> cumulative EventDrainSuccessCount
+}
+
+func appendAt(m map[string][]int64, k string, i int, v int64) {
+	s := m[k]
+	for len(s) < i {
+		s = append(s, 0)
+	}
+	m[k] = append(s, v)
+}
+
+// sample records one point of every series.
 func (w *world) sample() {
-	r := &w.rec.Series
-	r.StepMs = w.opts.SampleEvery.Milliseconds()
+	r := &w.ser
 	now := w.s.Now()
-	if r.Active == nil {
-		r.Active, r.Stores = map[string][]int{}, map[string][]uint64{}
+	if r.active == nil {
+		r.active, r.stores, r.drained = map[string][]int64{}, map[string][]int64{}, map[string][]int64{}
 	}
 	var written, lag uint64
 	var aback, cback int64
 	full, downN := 0, 0
-	counts := map[string]int{}
+	counts := map[string]int64{}
+	drains := map[string]int64{}
 	for _, a := range w.agents {
 		wr := a.writer.written(now)
 		w.chk.wrote(a.writer.id, wr)
@@ -143,18 +113,21 @@ func (w *world) sample() {
 		if a.tail != nil {
 			lag += wr - a.tail.pos
 			w.cap.maxLag = max(w.cap.maxLag, wr-a.tail.pos)
+			if a.tail.blocked {
+				full++
+			}
 		}
 		for _, c := range a.channels {
 			back += int64(c.ch.Len())
-		}
-		if a.tail != nil && a.tail.blocked {
-			full++
 		}
 		aback += back
 		w.cap.maxAgent = max(w.cap.maxAgent, back)
 		for _, r := range a.runners {
 			if r.active >= 0 {
 				counts[r.keys[r.active]]++
+			}
+			for _, k := range r.avro {
+				drains["agent/"+k.name] += k.counter.EventDrainSuccessCount.Load() + a.drainedBefore[k.name]
 			}
 		}
 	}
@@ -169,35 +142,26 @@ func (w *world) sample() {
 		cback += back
 		w.cap.maxCollector = max(w.cap.maxCollector, back)
 	}
-	var delivered uint64
+	var copies uint64
+	i := len(r.written)
 	for _, name := range w.storeNames() {
 		s := w.stores[name]
-		delivered += s.received
+		copies += s.received
+		appendAt(r.stores, name, i, int64(s.received))
 	}
-	i := len(r.Written)
-	r.Written = append(r.Written, written)
-	r.Delivered = append(r.Delivered, delivered)
-	r.AgentLag = append(r.AgentLag, int64(lag))
-	r.AgentBacklog = append(r.AgentBacklog, aback)
-	r.CollectorBacklog = append(r.CollectorBacklog, cback)
-	r.AgentsFull = append(r.AgentsFull, full)
-	r.NodesDown = append(r.NodesDown, downN)
-	for k, v := range counts {
-		if _, ok := r.Active[k]; !ok {
-			r.Active[k] = make([]int, i)
-		}
-		r.Active[k] = append(r.Active[k], v)
+	r.written = append(r.written, int64(written))
+	r.first = append(r.first, int64(w.chk.first))
+	r.copies = append(r.copies, int64(copies))
+	r.lag = append(r.lag, int64(lag))
+	r.agentBacklog = append(r.agentBacklog, aback)
+	r.collBacklog = append(r.collBacklog, cback)
+	r.full = append(r.full, int64(full))
+	r.down = append(r.down, int64(downN))
+	for _, k := range sortedKeys(counts) {
+		appendAt(r.active, k, i, counts[k])
 	}
-	for k := range r.Active {
-		if len(r.Active[k]) == i {
-			r.Active[k] = append(r.Active[k], 0)
-		}
-	}
-	for _, name := range w.storeNames() {
-		if _, ok := r.Stores[name]; !ok {
-			r.Stores[name] = make([]uint64, i)
-		}
-		r.Stores[name] = append(r.Stores[name], w.stores[name].received)
+	for _, k := range sortedKeys(drains) {
+		appendAt(r.drained, k, i, drains[k])
 	}
 	if w.opts.Progress != nil {
 		active := 0
@@ -206,58 +170,174 @@ func (w *world) sample() {
 				active++
 			}
 		}
-		w.opts.Progress(Progress{Now: now, Total: w.opts.Duration, Phase: w.phase, Written: written, Delivered: delivered,
+		w.opts.Progress(Progress{Now: now, Total: w.opts.Duration, Phase: w.phase, Written: written, Delivered: copies,
 			AgentBacklog: aback, CollectorBacklog: cback, FaultsActive: active})
 	}
 }
 
-// finish runs the checker and completes the record.
-func (w *world) finish() *Record {
-	r := w.rec
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// deltas turns cumulative samples into per-interval counts.
+func deltas(c []int64) []int64 {
+	out := make([]int64, len(c))
+	var prev int64
+	for i, v := range c {
+		out[i], prev = v-prev, v
+	}
+	return out
+}
+
+func pad(s []int64, n int) []int64 {
+	for len(s) < n {
+		s = append(s, 0)
+	}
+	return s
+}
+
+// finish runs the checker and assembles the run record.
+func (w *world) finish() *Result {
+	o := w.opts
 	now := w.s.Now()
 	for _, a := range w.agents {
 		w.chk.wrote(a.writer.id, a.writer.written(now))
 	}
-	r.Duration = now.Milliseconds()
-	r.Checker = w.chk.result(func(i int) string { return w.agents[i].name }, w.unexpected)
-	r.Valid = r.Checker.Valid && r.Liveness.Drained
+	rec := w.rec
+	rec.Version = record.Version
+	rec.DurationMs = now.Milliseconds()
+	perStore := map[string]int64{}
+	for name, s := range w.stores {
+		perStore[name] = int64(s.received)
+	}
+	rec.Checker = w.chk.result(func(i int) string { return w.agents[i].name }, w.unexpected, perStore)
+	res := &Result{Record: rec, Valid: rec.Checker.Valid && rec.Phases.Drained, Stuck: w.stuck}
 	w.stats.RPCFailed, w.stats.SourceFull, w.stats.CollectorFull = w.stats.rpcFailed, w.stats.sourceFull, w.stats.collectorFull
 	w.stats.CollectorPutErr, w.stats.CrashLostInChannels = w.stats.collectorPutErr, w.stats.crashLostInChannels
-	r.Stats = w.stats
+	res.Stats = w.stats
+
+	// Series: the samples are cumulative, the record wants per interval.
+	s := &w.ser
+	n := len(s.written)
+	rec.Series = record.Series{
+		IntervalMs: o.SampleEvery.Milliseconds(),
+		Written:    deltas(s.written),
+		Delivered:  deltas(s.first),
+		Backlog: map[string][]int64{
+			"agent":     s.agentBacklog,
+			"collector": s.collBacklog,
+			// Sluice's simulation also shows how far taildir sources
+			// fell behind (lines written, not yet read), how many agents'
+			// sources were refused by a full channel, and nodes down.
+			"agent-source-lag":     s.lag,
+			"agents-channel-full":  s.full,
+			"nodes-down":           s.down,
+		},
+		SinkDrained: map[string][]int64{},
+		Stores:      map[string][]int64{},
+	}
+	dup := make([]int64, n)
+	for i := range n {
+		dup[i] = s.copies[i] - s.first[i]
+	}
+	rec.Series.Duplicates = deltas(dup)
+	for k, v := range s.drained {
+		rec.Series.SinkDrained[k] = deltas(pad(v, n))
+	}
+	for k, v := range s.stores {
+		rec.Series.Stores[k] = deltas(pad(v, n))
+	}
+	for k, v := range s.active {
+		// Active sinks of a tier are a distribution; the record carries
+		// it as "agents delivering through each sink" per interval.
+		rec.Series.Backlog["active:"+k] = pad(v, n)
+	}
+	// The tier's active-sink timeline: the sink most agents delivered
+	// through, whenever that changes.
+	keys := sortedKeys(s.active)
+	if len(keys) > 0 {
+		as := record.ActiveSink{Node: "agents", Group: strings.SplitN(keys[0], "/", 2)[0], Source: "inferred"}
+		last := "-"
+		for i := range n {
+			best, bestN := "", int64(0)
+			for _, k := range keys {
+				if v := pad(s.active[k], n)[i]; v > bestN {
+					best, bestN = strings.SplitN(k, "/", 2)[1], v
+				}
+			}
+			if best != last {
+				as.Changes = append(as.Changes, record.SinkChange{AtMs: int64(i) * rec.Series.IntervalMs, Sink: best})
+				last = best
+			}
+		}
+		rec.ActiveSinks = []record.ActiveSink{as}
+	}
 	for _, f := range w.faults {
 		if !f.healed && !f.active {
-			continue // never injected (scheduled after the fault phase)
+			continue // scheduled after the fault phase: never injected
 		}
-		r.Faults = append(r.Faults, FaultRecord{Name: f.Kind + " " + f.Target, Kind: f.Kind, Target: f.Target, Detail: f.Detail,
-			InjectedMs: f.At.Milliseconds(), HealedMs: (f.At + f.Length).Milliseconds(), Planned: f.Planned})
+		rf := record.Fault{ID: len(rec.Faults) + 1, Name: f.Kind + " " + f.Target, Kind: f.class(), Action: f.Kind, Target: f.Target,
+			InjectedMs: f.At.Milliseconds(), HealedMs: record.Ms((f.At + f.Length).Milliseconds())}
+		if f.Detail != "" || f.Planned {
+			rf.Params = map[string]string{}
+			if f.Detail != "" {
+				rf.Params["detail"] = f.Detail
+			}
+			if f.Planned {
+				rf.Params["planned"] = "true"
+			}
+		}
+		rec.Faults = append(rec.Faults, rf)
 	}
-	if len(w.opts.Outages) > 0 {
-		r.Capacity = w.capacity()
+	if len(o.Outages) > 0 {
+		res.Capacity = w.capacity(rec)
+		for _, l := range res.Capacity.Answer {
+			rec.Notes = append(rec.Notes, "capacity: "+l)
+		}
 	}
-	if !r.Valid {
-		r.Timeline = append(r.Timeline, fmt.Sprintf("%s INVALID: lost %d, unexpected %d, drained %v", clockString(now), r.Checker.Lost, r.Checker.Unexpected, r.Liveness.Drained))
+	if !res.Valid {
+		w.timeline(record.MarkNote, "", "INVALID: lost %d, unexpected %d, drained %v", rec.Checker.Lost, rec.Checker.Unexpected, rec.Phases.Drained)
 	}
-	return r
+	return res
+}
+
+// class maps a fault kind to the record's fault kinds.
+func (f *fault) class() string {
+	switch f.Kind {
+	case "partition", "slow-link", "flaky-link":
+		return "network"
+	case "disk-full", "disk-faults":
+		return "disk"
+	case "storage-outage":
+		return "storage"
+	}
+	return "process"
 }
 
 // Failure explains an invalid run in the form a person replays: what was
 // wrong, SEED=..., and the one command that runs it again.
-func (r *Record) Failure() string {
+func (r *Result) Failure() string {
 	if r.Valid {
 		return ""
 	}
+	c := r.Record.Checker
 	var b strings.Builder
-	fmt.Fprintf(&b, "simulation INVALID: lost %d, unexpected %d, duplicated %d, drained %v", r.Checker.Lost, r.Checker.Unexpected, r.Checker.Duplicated, r.Liveness.Drained)
-	if r.Liveness.Stuck != "" {
-		fmt.Fprintf(&b, " (stuck: %s)", r.Liveness.Stuck)
+	fmt.Fprintf(&b, "simulation INVALID: lost %d, unexpected %d, duplicated %d, drained %v", c.Lost, c.Unexpected, c.Duplicated, r.Record.Phases.Drained)
+	if r.Stuck != "" {
+		fmt.Fprintf(&b, " (stuck: %s)", r.Stuck)
 	}
-	for i, l := range r.Checker.LostByWriter {
+	for i, l := range c.LostIntervals {
 		if i == 3 {
 			b.WriteString("\n  ...")
 			break
 		}
-		fmt.Fprintf(&b, "\n  %s lost %d, first %v", l.Writer, l.Lost, l.Intervals[:min(len(l.Intervals), 3)])
+		fmt.Fprintf(&b, "\n  %s lost %d, first %v", l.Writer, l.Count, l.Intervals[:min(len(l.Intervals), 3)])
 	}
-	fmt.Fprintf(&b, "\nSEED=%d\nreplay: %s\n", r.Seed, r.Command)
+	fmt.Fprintf(&b, "\nSEED=%d\nreplay: %s\n", r.Record.Seed, r.Record.Params["command"])
 	return b.String()
 }

@@ -6,30 +6,39 @@ import (
 	"time"
 )
 
-// Markdown renders the record for a person: verdict, faults, checker,
-// capacity answer and timeline.
-//
-// TODO(issue 7/10): reports/ renders every run record (scenario or
-// simulation) with charts; this summary is what `sluice sim` writes until
-// the simulator's record moves onto reports/record.
-func (r *Record) Markdown() string {
+// Markdown renders a summary for a person: verdict, checker, capacity
+// answer, faults and timeline. The run record itself (record.json) is the
+// shared format that reports/ renders with charts.
+func (r *Result) Markdown() string {
+	rec := r.Record
 	var b strings.Builder
 	verdict := "VALID"
 	if !r.Valid {
 		verdict = "INVALID"
 	}
-	fmt.Fprintf(&b, "# Simulation seed %d: %s\n\n`%s`\n\n", r.Seed, verdict, r.Command)
-	t := r.Topology
-	fmt.Fprintf(&b, "%d agents -> %s -> %s; agent channels durable: %v, collector channels durable: %v.\n\n",
-		t.Agents, strings.Join(t.Collectors, ", "), strings.Join(t.Stores, ", "), t.AgentDurable, t.CollectorDurable)
-	c := r.Checker
-	fmt.Fprintf(&b, "## Checker\n\n| written | delivered | lost | duplicated | unexpected | p50 | p90 | p99 | p99.9 | max |\n|---|---|---|---|---|---|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %s | %s | %s | %s | %s |\n\n", c.Written, c.Delivered, c.Lost, c.Duplicated, c.Unexpected,
-		ms(c.Latency.P50), ms(c.Latency.P90), ms(c.Latency.P99), ms(c.Latency.P999), ms(c.Latency.Max))
-	if r.Liveness.Drained {
-		fmt.Fprintf(&b, "Drained %s after the faults were healed.\n\n", ms(r.Liveness.DrainMs))
+	fmt.Fprintf(&b, "# Simulation seed %d: %s\n\n`%s`\n\n", rec.Seed, verdict, rec.Params["command"])
+	var nodes []string
+	for _, n := range rec.Topology.Nodes {
+		if n.Count > 1 {
+			nodes = append(nodes, fmt.Sprintf("%d %s", n.Count, n.Name))
+		} else {
+			nodes = append(nodes, n.Name)
+		}
+	}
+	var stores []string
+	for _, s := range rec.Topology.Stores {
+		stores = append(stores, s.Name)
+	}
+	fmt.Fprintf(&b, "%s -> %s\n\n", strings.Join(nodes, ", "), strings.Join(stores, ", "))
+	c := rec.Checker
+	us := func(v int64) string { return (time.Duration(v) * time.Microsecond).Round(time.Millisecond).String() }
+	b.WriteString("## Checker\n\n| written | delivered | lost | duplicated | unexpected | p50 | p90 | p99 | p99.9 | max |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %s | %s | %s | %s | %s |\n\n", c.Attempted, c.Delivered, c.Lost, c.Duplicated, c.Unexpected,
+		us(c.Latency.P50Us), us(c.Latency.P90Us), us(c.Latency.P99Us), us(c.Latency.P999Us), us(c.Latency.MaxUs))
+	if rec.Phases.Drained {
+		fmt.Fprintf(&b, "Drained %v after the faults were healed.\n\n", time.Duration(rec.Phases.DrainEndMs-rec.Phases.HealMs)*time.Millisecond)
 	} else {
-		fmt.Fprintf(&b, "**Did not drain**: %s\n\n", r.Liveness.Stuck)
+		fmt.Fprintf(&b, "**Did not drain**: %s\n\n", r.Stuck)
 	}
 	if r.Capacity != nil {
 		b.WriteString("## Capacity\n\n")
@@ -38,22 +47,21 @@ func (r *Record) Markdown() string {
 		}
 		b.WriteString("\n")
 	}
-	if len(r.Faults) > 0 {
-		b.WriteString("## Faults\n\n| injected | healed | kind | target | detail |\n|---|---|---|---|---|\n")
-		for _, f := range r.Faults {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", clockString(time.Duration(f.InjectedMs)*time.Millisecond), clockString(time.Duration(f.HealedMs)*time.Millisecond), f.Kind, f.Target, f.Detail)
+	if len(rec.Faults) > 0 {
+		b.WriteString("## Faults\n\n| injected | healed | kind | action | target | detail |\n|---|---|---|---|---|---|\n")
+		for _, f := range rec.Faults {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", clockString(time.Duration(f.InjectedMs)*time.Millisecond),
+				clockString(time.Duration(*f.HealedMs)*time.Millisecond), f.Kind, f.Action, f.Target, f.Params["detail"])
 		}
 		b.WriteString("\n")
 	}
-	for _, n := range r.Notes {
+	for _, n := range rec.Notes {
 		fmt.Fprintf(&b, "> %s\n", n)
 	}
-	b.WriteString("## Timeline\n\n```\n")
-	for _, l := range r.Timeline {
-		b.WriteString(l + "\n")
+	b.WriteString("\n## Timeline\n\n```\n")
+	for _, l := range rec.Timeline {
+		fmt.Fprintf(&b, "%s %s %-12s %s\n", clockString(time.Duration(l.AtMs)*time.Millisecond), l.Mark, l.Node, l.Text)
 	}
 	b.WriteString("```\n")
 	return b.String()
 }
-
-func ms(v int64) string { return (time.Duration(v) * time.Millisecond).String() }

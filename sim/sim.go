@@ -30,6 +30,7 @@ import (
 	_ "github.com/sluicehq/sluice/engine/components" // the real channels, processors, selectors
 	"github.com/sluicehq/sluice/engine/config"
 	"github.com/sluicehq/sluice/engine/registry"
+	"github.com/sluicehq/sluice/reports/record"
 	"github.com/sluicehq/sluice/sim/disk"
 	"github.com/sluicehq/sluice/sim/network"
 	"github.com/sluicehq/sluice/sim/sched"
@@ -61,9 +62,11 @@ type world struct {
 	phase  string
 	fatal  error
 
-	rec   *Record
+	rec   *record.Run
+	ser   samples
 	stats Stats
 	cap   capTrack
+	stuck string
 }
 
 // Stats are counts of what happened, for the record.
@@ -78,17 +81,18 @@ type Stats struct {
 	sourceFull, collectorFull, collectorPutErr, rpcFailed, crashLostInChannels uint64
 }
 
-// Run simulates o and returns its record. An error means the simulation
-// could not run (a configuration the fleet cannot be built from); a run
-// that lost data returns a record whose Valid is false.
-func Run(o Options) (*Record, error) {
+// Run simulates o. An error means the simulation could not run (a
+// configuration the fleet cannot be built from); a run that lost data
+// returns a Result whose Valid is false.
+func Run(o Options) (*Result, error) {
 	o = o.withDefaults()
 	w := &world{opts: o, seed: sched.Seed(o.Seed), s: sched.New(Epoch),
 		log: slog.New(slog.DiscardHandler), hosts: map[string]*node{}, stores: map[string]*store{}}
 	w.startRng = w.seed.Stream("start")
 	w.net = network.New(w.seed.Stream("net"), network.LAN)
 	w.cap.fullAgents, w.cap.firstFull = map[int]bool{}, -1
-	w.rec = &Record{Version: RecordVersion, Kind: "sim", Name: "fleet", Seed: o.Seed, Start: Epoch, Command: o.Command()}
+	w.rec = &record.Run{Version: record.Version, Scenario: "fleet", Kind: record.KindSim, Seed: int64(o.Seed), Start: Epoch,
+		Description: "deterministic fleet simulation", Params: o.params()}
 	if err := w.buildFleet(); err != nil {
 		return nil, err
 	}
@@ -149,14 +153,13 @@ func (w *world) buildFleet() error {
 	if err != nil {
 		return err
 	}
-	w.rec.Topology = Topology{Agents: o.Agents, AgentConf: agentConf, CollectorConf: collConf}
+	w.rec.Topology.Configs = []record.Config{{Name: "agent.conf", Text: agentConf}, {Name: "collector.conf", Text: collConf}}
 	w.chk = newChecker(o.Agents)
 	wrng := w.seed.Stream("workload")
 	for i := range o.Collectors {
 		n := w.newNode(fmt.Sprintf("collector%02d", i+1), roleCollector, ccfg)
 		w.collectors = append(w.collectors, n)
 		w.hosts[n.name] = n
-		w.rec.Topology.Collectors = append(w.rec.Topology.Collectors, n.name)
 	}
 	for i := range o.Agents {
 		n := w.newNode(fmt.Sprintf("agent%04d", i+1), roleAgent, acfg)
@@ -170,9 +173,7 @@ func (w *world) buildFleet() error {
 		}
 		n.schedule()
 	}
-	w.rec.Topology.Stores = w.storeNames()
-	w.rec.Topology.AgentDurable = w.agents[0].durable()
-	w.rec.Topology.CollectorDurable = w.collectors[0].durable()
+	w.topology(acfg)
 	return nil
 }
 
@@ -218,8 +219,8 @@ func (w *world) note(format string, args ...any) {
 	w.rec.Notes = append(w.rec.Notes, fmt.Sprintf(format, args...))
 }
 
-func (w *world) timeline(format string, args ...any) {
-	w.rec.Timeline = append(w.rec.Timeline, fmt.Sprintf("%s %s", clockString(w.s.Now()), fmt.Sprintf(format, args...)))
+func (w *world) timeline(mark, node, format string, args ...any) {
+	w.rec.Timeline = append(w.rec.Timeline, record.TimelineEntry{AtMs: w.s.Now().Milliseconds(), Mark: mark, Node: node, Text: fmt.Sprintf(format, args...)})
 }
 
 func clockString(d time.Duration) string {
@@ -237,7 +238,7 @@ func (w *world) run() {
 		w.s.After(sample, o.SampleEvery)
 	})
 	w.s.After(sample, 0)
-	w.timeline("start: %d agents, %d collectors, %.4g events/s per agent, faults: %s", o.Agents, o.Collectors, o.Rate, strings.Join(w.kinds, ",")+map[bool]string{true: "none"}[len(w.kinds) == 0])
+	w.timeline(record.MarkPhase, "", "start: %d agents, %d collectors, %.4g events/s per agent, faults: %s", o.Agents, o.Collectors, o.Rate, strings.Join(w.kinds, ",")+map[bool]string{true: "none"}[len(w.kinds) == 0])
 	w.s.RunUntil(o.Duration)
 	if w.fatal != nil {
 		return
@@ -264,20 +265,20 @@ func (w *world) run() {
 			n.thaw()
 		}
 	}
-	w.timeline("liveness phase: all faults healed, writers stopped; waiting for the fleet to drain")
+	w.rec.Phases.LoadEndMs, w.rec.Phases.HealMs = o.Duration.Milliseconds(), o.Duration.Milliseconds()
+	w.timeline(record.MarkPhase, "", "liveness phase: all faults healed, writers stopped; waiting for the fleet to drain")
 	deadline := o.Duration + o.DrainTimeout
 	var check *sched.Event
 	check = sched.NewEvent(func() {
 		if w.drained() {
-			w.rec.Liveness.Drained = true
-			w.rec.Liveness.DrainMs = (w.s.Now() - o.Duration).Milliseconds()
-			w.timeline("drained")
+			w.rec.Phases.Drained = true
+			w.timeline(record.MarkPhase, "", "drained")
 			return
 		}
 		w.s.After(check, time.Second)
 	})
 	w.s.After(check, time.Second)
-	for !w.rec.Liveness.Drained && w.fatal == nil {
+	for !w.rec.Phases.Drained && w.fatal == nil {
 		next, ok := w.s.Next()
 		if !ok || next > deadline {
 			break
@@ -285,10 +286,11 @@ func (w *world) run() {
 		w.s.Step()
 	}
 	w.stats.Steps = w.s.Steps()
+	w.rec.Phases.DrainEndMs = w.s.Now().Milliseconds()
 	w.sample()
-	if !w.rec.Liveness.Drained {
-		w.rec.Liveness.Stuck = w.stuck()
-		w.timeline("NOT drained after %v: %s", o.DrainTimeout, w.rec.Liveness.Stuck)
+	if !w.rec.Phases.Drained {
+		w.stuck = w.stuckNodes()
+		w.timeline(record.MarkPhase, "", "NOT drained after %v: %s", o.DrainTimeout, w.stuck)
 	}
 }
 
@@ -317,7 +319,7 @@ func (w *world) drained() bool {
 	return true
 }
 
-func (w *world) stuck() string {
+func (w *world) stuckNodes() string {
 	var parts []string
 	for _, a := range w.agents {
 		if a.state != up {
@@ -344,4 +346,61 @@ func (w *world) stuck() string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// params are the options as run, for the record.
+func (o Options) params() map[string]string {
+	p := map[string]string{
+		"command":    o.Command(),
+		"agents":     fmt.Sprint(o.Agents),
+		"collectors": fmt.Sprint(o.Collectors),
+		"rate":       fmt.Sprintf("%g/s", o.Rate),
+		"duration":   o.Duration.String(),
+	}
+	if o.Faults != nil {
+		p["faults"] = strings.Join(o.Faults, ",")
+	}
+	return p
+}
+
+// topology describes the fleet in the shared record's terms: the agents as
+// one simulated tier, each collector, and the stores.
+func (w *world) topology(acfg *config.Agent) {
+	t := &w.rec.Topology
+	agents := record.Node{Name: "agents", Role: record.RoleAgent, Tier: "agent", Count: len(w.agents), Runtime: "sim", Config: "agent.conf"}
+	for _, gc := range acfg.SinkGroups {
+		g := record.SinkGroup{Name: gc.Name, Processor: gc.Type}
+		for _, name := range gc.Sinks {
+			gs := record.GroupSink{Name: name}
+			if p, ok := gc.Props["processor.priority."+name]; ok {
+				fmt.Sscan(p.Value, &gs.Priority)
+			}
+			if c := acfg.Component(config.KindSink, name); c != nil {
+				if h, ok := c.Props["hostname"]; ok {
+					if n := w.resolve(h.Value); n != nil {
+						gs.Target = n.name
+					}
+				}
+			}
+			g.Sinks = append(g.Sinks, gs)
+		}
+		agents.Groups = append(agents.Groups, g)
+	}
+	t.Nodes = append(t.Nodes, agents)
+	for _, c := range w.collectors {
+		t.Nodes = append(t.Nodes, record.Node{Name: c.name, Role: record.RoleCollector, Tier: "collector", Runtime: "sim", Config: "collector.conf"})
+		t.Hops = append(t.Hops, record.Hop{From: "agents", To: c.name})
+	}
+	for _, name := range w.storeNames() {
+		t.Stores = append(t.Stores, record.Store{Name: name, Kind: "sim", Node: "collectors"})
+	}
+	if !w.agents[0].durable() {
+		w.note("agent channels are not durable (%s): an agent crash loses what they hold", w.agents[0].channels[0].ch.Name())
+	}
+	if !w.collectors[0].durable() {
+		w.note("collector channels are not durable: a collector crash loses what they hold")
+	}
+	if _, ok := registry.Lookup(registry.Processor, "failover"); !ok {
+		w.note("engine/processor has no failover processor in this build; the simulator's stand-in (Flume's algorithm) ran instead")
+	}
 }

@@ -15,18 +15,18 @@ func TestNoFaultsDeliversEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := rec.Checker
-	if !rec.Valid || c.Written == 0 || c.Delivered != c.Written || c.Duplicated != 0 {
+	c := rec.Record.Checker
+	if !rec.Valid || c.Attempted == 0 || c.Delivered != c.Attempted || c.Duplicated != 0 {
 		t.Fatalf("fault-free run: %+v\n%s", c, rec.Failure())
 	}
 	// Taildir with its defaults polls every maxBackoffSleep (5 s), so that
 	// is the latency ceiling of a healthy fleet (flume-facts §5.1).
-	if c.Latency.Max > 5100 || c.Latency.P50 < 100 {
+	if c.Latency.MaxUs > 5100000 || c.Latency.P50Us < 100000 {
 		t.Fatalf("latency %+v, want a spread up to the 5 s taildir poll", c.Latency)
 	}
-	act := rec.Series.Active["g1/avroSink1"]
-	if act[len(act)-1] != 10 {
-		t.Fatalf("without faults every agent should deliver through the priority-100 sink: %v", rec.Series.Active)
+	act := rec.Record.Series.Backlog["active:g1/avroSink1"]
+	if act[len(act)-1] != 10 || len(rec.Record.ActiveSinks) != 1 || len(rec.Record.ActiveSinks[0].Changes) != 2 {
+		t.Fatalf("without faults every agent should deliver through the priority-100 sink: %v %+v", act, rec.Record.ActiveSinks)
 	}
 }
 
@@ -48,8 +48,8 @@ func TestSameSeedSameRecord(t *testing.T) {
 		if !bytes.Equal(ja, jb) {
 			t.Fatalf("seed %d: same seed, different records (%d vs %d bytes)", seed, len(ja), len(jb))
 		}
-		if len(a.Faults) == 0 || len(a.Series.Written) < 300 {
-			t.Fatalf("seed %d: a run with no faults or no series proves little: %d faults, %d samples", seed, len(a.Faults), len(a.Series.Written))
+		if len(a.Record.Faults) == 0 || len(a.Record.Series.Written) < 300 {
+			t.Fatalf("seed %d: a run with no faults or no series proves little: %d faults, %d samples", seed, len(a.Record.Faults), len(a.Record.Series.Written))
 		}
 		o.Seed++
 		c, err := Run(o)
@@ -72,7 +72,7 @@ func TestManySeeds(t *testing.T) {
 	if soak() {
 		n, agents, dur = 3000, 30, 10*time.Minute
 	}
-	var dups, faults uint64
+	var dups, faults int64
 	kinds := map[string]int{}
 	for seed := uint64(1); seed <= uint64(n); seed++ {
 		rec, err := Run(Options{Seed: seed, Agents: agents, Collectors: 3, Duration: dur, RateSpread: 0.5, FaultRate: 2})
@@ -82,10 +82,10 @@ func TestManySeeds(t *testing.T) {
 		if !rec.Valid {
 			t.Fatalf("%s", rec.Failure())
 		}
-		dups += rec.Checker.Duplicated
-		faults += uint64(len(rec.Faults))
-		for _, f := range rec.Faults {
-			kinds[f.Kind]++
+		dups += rec.Record.Checker.Duplicated
+		faults += int64(len(rec.Record.Faults))
+		for _, f := range rec.Record.Faults {
+			kinds[f.Action]++
 		}
 	}
 	t.Logf("%d seeds: %d faults %v, %d duplicated events, zero lost", n, faults, kinds, dups)
@@ -111,8 +111,8 @@ func TestPlantedBugIsCaught(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bad.Valid || bad.Checker.Lost == 0 {
-		t.Fatalf("a sink that commits before delivery lost nothing? %+v", bad.Checker)
+	if bad.Valid || bad.Record.Checker.Lost == 0 {
+		t.Fatalf("a sink that commits before delivery lost nothing? %+v", bad.Record.Checker)
 	}
 	msg := bad.Failure()
 	if !strings.Contains(msg, "SEED=99\n") || !strings.Contains(msg, "replay: sluice sim --seed 99 ") {
@@ -133,13 +133,13 @@ func BenchmarkFleet(b *testing.B) {
 	if os.Getenv("SLUICE_SIM_FULL") == "tenth" {
 		o.Agents, o.Duration = 2000, 6*time.Minute
 	}
-	var events uint64
+	var events int64
 	for b.Loop() {
 		rec, err := Run(o)
 		if err != nil || !rec.Valid {
 			b.Fatalf("%v %v", err, rec.Failure())
 		}
-		events += rec.Checker.Written
+		events += rec.Record.Checker.Attempted
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 }

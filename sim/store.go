@@ -48,6 +48,9 @@ func (s *store) write(events []event.Event) error {
 			w.unexpected++
 			continue
 		}
+		if w.opts.onDeliver != nil {
+			w.opts.onDeliver(s.name, wi, seq, at)
+		}
 		wr := w.agents[wi].writer
 		w.chk.wrote(wi, wr.written(w.s.Now()))
 		if w.chk.delivered(wi, seq, at-wr.writtenAt(seq)) {

@@ -145,14 +145,15 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice sim: write the run record: %v\n", err)
 		return 2
 	}
-	c := rec.Checker
-	fmt.Fprintf(stdout, "seed %d: %d agents, %d collectors, %v virtual in %v wall (%d steps)\n", rec.Seed, rec.Topology.Agents, len(rec.Topology.Collectors),
-		(time.Duration(rec.Duration) * time.Millisecond).Round(time.Second), wall.Round(time.Millisecond), rec.Stats.Steps)
-	fmt.Fprintf(stdout, "written %d, delivered %d, lost %d, duplicated %d, unexpected %d; latency p50 %dms p99 %dms max %dms\n",
-		c.Written, c.Delivered, c.Lost, c.Duplicated, c.Unexpected, c.Latency.P50, c.Latency.P99, c.Latency.Max)
-	fmt.Fprintf(stdout, "faults: %d; drained: %v", len(rec.Faults), rec.Liveness.Drained)
-	if rec.Liveness.Drained {
-		fmt.Fprintf(stdout, " after %v", time.Duration(rec.Liveness.DrainMs)*time.Millisecond)
+	r := rec.Record
+	c := r.Checker
+	fmt.Fprintf(stdout, "seed %d: %d agents, %d collectors, %v virtual in %v wall (%d steps)\n", r.Seed, o.Agents, o.Collectors,
+		(time.Duration(r.DurationMs) * time.Millisecond).Round(time.Second), wall.Round(time.Millisecond), rec.Stats.Steps)
+	fmt.Fprintf(stdout, "written %d, delivered %d, lost %d, duplicated %d, unexpected %d; latency p50 %v p99 %v max %v\n",
+		c.Attempted, c.Delivered, c.Lost, c.Duplicated, c.Unexpected, us(c.Latency.P50Us), us(c.Latency.P99Us), us(c.Latency.MaxUs))
+	fmt.Fprintf(stdout, "faults: %d; drained: %v", len(r.Faults), r.Phases.Drained)
+	if r.Phases.Drained {
+		fmt.Fprintf(stdout, " %v after the heal", time.Duration(r.Phases.DrainEndMs-r.Phases.HealMs)*time.Millisecond)
 	}
 	fmt.Fprintln(stdout)
 	if rec.Capacity != nil {
@@ -161,8 +162,10 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "  - %s\n", l)
 		}
 	}
-	for _, n := range rec.Notes {
-		fmt.Fprintf(stdout, "note: %s\n", n)
+	for _, n := range r.Notes {
+		if !strings.HasPrefix(n, "capacity: ") {
+			fmt.Fprintf(stdout, "note: %s\n", n)
+		}
 	}
 	fmt.Fprintf(stdout, "run record: %s\n", filepath.Join(dir, "record.json"))
 	if !rec.Valid {
@@ -171,3 +174,5 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+func us(v int64) time.Duration { return (time.Duration(v) * time.Microsecond).Round(time.Millisecond) }
