@@ -57,7 +57,7 @@ type node struct {
 	// agents
 	drainedBefore map[string]int64 // sink drain counts of earlier incarnations
 	writer        *writer
-	tail   *tailSource
+	tail          *tailSource
 	// collectors
 	endpoint *endpoint
 }
@@ -155,7 +155,7 @@ type runnerActor struct {
 	sinkNames []string
 	keys      []string // "runner/sink", the series names
 	avro      []*avroSink
-	active    int      // index of the sink that delivered last, -1 before any
+	active    int // index of the sink that delivered last, -1 before any
 }
 
 func (a *runnerActor) run() {

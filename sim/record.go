@@ -75,7 +75,7 @@ func (o Options) Command() string {
 
 // samples are the cumulative values observed at each sample.
 type samples struct {
-	written, first, copies []int64
+	written, first, copies                     []int64
 	agentBacklog, collBacklog, lag, full, down []int64
 	active                                     map[string][]int64 // group/sink -> agents
 	stores                                     map[string][]int64 // cumulative copies
@@ -234,9 +234,9 @@ func (w *world) finish() *Result {
 			// Sluice's simulation also shows how far taildir sources
 			// fell behind (lines written, not yet read), how many agents'
 			// sources were refused by a full channel, and nodes down.
-			"agent-source-lag":     s.lag,
-			"agents-channel-full":  s.full,
-			"nodes-down":           s.down,
+			"agent-source-lag":    s.lag,
+			"agents-channel-full": s.full,
+			"nodes-down":          s.down,
 		},
 		SinkDrained: map[string][]int64{},
 		Stores:      map[string][]int64{},
