@@ -300,7 +300,7 @@ func (w *world) inject(f *fault) {
 	if f.Kind == "collector-crash" || f.Kind == "agent-crash" || f.Planned {
 		mark = record.MarkCrash
 	}
-	w.timeline(mark, f.Target, "inject %s %s (for %v)", f.Kind, f.Detail, f.Length)
+	w.timeline(mark, f.Target, "inject %s %s (for %v)", f.Kind, f.Detail, f.Length.Round(time.Millisecond))
 	ev := sched.NewEvent(func() { w.healFault(f) })
 	w.s.AtTime(ev, end)
 }
