@@ -65,7 +65,10 @@ func TestSameSeedSameRecord(t *testing.T) {
 // TestManySeeds is the swarm: every seed picks its own fault kinds and
 // rates; every run must lose nothing, deliver nothing unexpected, and drain.
 func TestManySeeds(t *testing.T) {
-	n, agents, dur := 200, 8, 3*time.Minute
+	n, agents, dur := 300, 10, 4*time.Minute
+	if raceEnabled {
+		n, agents, dur = 200, 6, 2*time.Minute
+	}
 	if testing.Short() {
 		n = 50
 	}
