@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/prometheus/client_golang v1.25.0
+	go.uber.org/mock v0.6.0
 	golang.org/x/text v0.43.0
 )
 
