@@ -490,9 +490,6 @@ func buildProcessor(env registry.Env, typ string, r *config.Reader, sinks []sink
 	}
 	e, ok := registry.Lookup(registry.Processor, typ)
 	if !ok {
-		if p, ok := standinProcessor(env, typ, r.Sub("processor."), sinks); ok {
-			return p, nil
-		}
 		return nil, registry.UnknownTypeError(registry.Processor, typ)
 	}
 	return e.Factory.(registry.ProcessorFactory)(env, r.Sub("processor."), sinks)

@@ -400,7 +400,4 @@ func (w *world) topology(acfg *config.Agent) {
 	if !w.collectors[0].durable() {
 		w.note("collector channels are not durable: a collector crash loses what they hold")
 	}
-	if _, ok := registry.Lookup(registry.Processor, "failover"); !ok {
-		w.note("engine/processor has no failover processor in this build; the simulator's stand-in (Flume's algorithm) ran instead")
-	}
 }

@@ -176,3 +176,33 @@ func TestCapacityOutage(t *testing.T) {
 		t.Fatalf("capacity 6000 is below the rule's 18000 and the answer must say so: %v", c.Answer)
 	}
 }
+
+// TestLoadBalanceFleet runs the engine's load_balance processor: with
+// partitions every event still arrives; without faults the three sinks
+// share the traffic.
+func TestLoadBalanceFleet(t *testing.T) {
+	conf := strings.Replace(SeedAgentConf(3, "memory"), "processor.type = failover", "processor.type = load_balance\nagent.sinkgroups.g1.processor.backoff = true", 1)
+	rec, err := Run(Options{Seed: 8, Agents: 12, Collectors: 3, Duration: 4 * time.Minute, AgentConf: conf, Faults: []string{"partition"}, FaultRate: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.Valid {
+		t.Fatalf("%s", rec.Failure())
+	}
+	if rec, err = Run(Options{Seed: 8, Agents: 12, Collectors: 3, Duration: 4 * time.Minute, AgentConf: conf, Faults: []string{}}); err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	per := map[string]int64{}
+	for k, v := range rec.Record.Series.SinkDrained {
+		for _, x := range v {
+			per[k] += x
+			total += x
+		}
+	}
+	for _, k := range []string{"agent/avroSink1", "agent/avroSink2", "agent/avroSink3"} {
+		if per[k] < total/4 {
+			t.Fatalf("load_balance left %s with %d of %d events: %v", k, per[k], total, per)
+		}
+	}
+}
