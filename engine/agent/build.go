@@ -188,15 +188,15 @@ func Build(cfg *config.Agent, env registry.Env, prev *Graph) *Graph {
 			return nil, registry.UnknownTypeError(registry.Sink, c.Type)
 		}
 		ch := sinkCh[c.Name]
-		if err := checkBatch(cfg.Name, c, e, ch); err != nil {
-			return nil, err
-		}
 		r := config.NewReader(cfg.Name, c)
 		r.Use("type", "channel")
 		runnerKeys(r)
 		s, err := e.Factory.(registry.SinkFactory)(scoped(env, c), r, ch)
 		g.collect(cfg.Name, c, r)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkBatch(cfg.Name, c, e, ch); err != nil {
 			return nil, err
 		}
 		built[c.Name] = s
@@ -339,11 +339,6 @@ func (g *Graph) buildSource(cfg *config.Agent, c *config.Component, env registry
 	if !ok {
 		return nil, registry.UnknownTypeError(registry.Source, c.Type)
 	}
-	for _, ch := range chans {
-		if err := checkBatch(cfg.Name, c, e, ch); err != nil {
-			return nil, err
-		}
-	}
 	r := config.NewReader(cfg.Name, c)
 	r.Use("type", "channels")
 	defer g.collect(cfg.Name, c, r)
@@ -385,6 +380,11 @@ func (g *Graph) buildSource(cfg *config.Agent, c *config.Component, env registry
 	if err != nil {
 		return nil, err
 	}
+	for _, ch := range chans {
+		if err := checkBatch(cfg.Name, c, e, ch); err != nil {
+			return nil, err
+		}
+	}
 	node := &SourceNode{Name: c.Name, Src: src}
 	if p, ok := src.(source.Pollable); ok {
 		node.Runner = &source.PollingRunner{
@@ -425,8 +425,12 @@ func (g *Graph) drop(agent string, c *config.Component, err error) {
 	// that it lines up with the lint finding on that key.
 	if fes := config.FieldErrors(err); len(fes) > 0 {
 		for _, fe := range fes {
+			var why error = fe
+			if len(fes) == 1 {
+				why = err // keeps what the component said around it
+			}
 			f := config.NewFinding(config.Error, fe.Pos, fe.Key, config.RuleDropped,
-				fmt.Sprintf("%s is not started: %s: %s", what, fe.Key, fe.Msg), "")
+				fmt.Sprintf("%s is not started: %v", what, why), "")
 			f.Component = what
 			g.Findings = append(g.Findings, f)
 		}

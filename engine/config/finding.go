@@ -116,6 +116,12 @@ const (
 	RuleUnknownKey = "unknown-key"
 )
 
+// explainsDrop are the lint rules whose finding says that Flume drops the
+// component because of the key it is on.
+var explainsDrop = map[string]bool{
+	"txn-capacity": true, "batch-size": true, "default-group": true, "load-balance-group": true,
+}
+
 // Merge sorts findings by file, line and severity and removes the ones
 // that say the same thing twice, so `sluice check` prints each problem once
 // although the lint rules, Flume's drop rules and the components themselves
@@ -124,9 +130,11 @@ const (
 //     most severe is kept);
 //   - an unknown-key warning is dropped when another finding is about the
 //     same key on the same line (kafka.flumeBatchSize has its own rule);
-//   - a "dropped" finding caused by a bad value is folded into an error
-//     about that same key on that line, which then also says the
-//     component does not start.
+//   - a "dropped" finding caused by a bad value is folded into a lint error
+//     on that same key and line that already says Flume drops the
+//     component for it (txn-capacity, batch-size, ...), which then also says
+//     Sluice does not start it. Other lint findings on the key (an inline
+//     comment, say) keep the drop beside them: it tells what Sluice does.
 func Merge(in []Finding) []Finding {
 	out := append([]Finding(nil), in...)
 	sort.SliceStable(out, func(i, j int) bool {
@@ -170,7 +178,7 @@ func Merge(in []Finding) []Finding {
 		switch {
 		case f.Rule == RuleUnknownKey:
 			remove[i] = true
-		case f.Rule == RuleDropped && kept[j].Severity == Error:
+		case f.Rule == RuleDropped && kept[j].Severity == Error && explainsDrop[kept[j].Rule]:
 			remove[i] = true
 			if f.Component != "" {
 				kept[j].Message += "; Sluice does not start " + f.Component

@@ -326,7 +326,14 @@ func (a *Agent) structure() {
 		comps[k] = map[string]*Component{}
 	}
 	a.all = comps
-	for _, k := range a.sortedRawKeys() {
+	keys := a.sortedRawKeys()
+	// Findings about a missing list point at the agent's first line.
+	if len(keys) > 0 {
+		for _, kind := range kinds {
+			listPos[kind] = a.Raw[keys[0]].Pos
+		}
+	}
+	for _, k := range keys {
 		p := a.Raw[k]
 		full := a.Name + "." + k
 		matched := false
@@ -409,7 +416,7 @@ func (a *Agent) structure() {
 		a.Channels = append(a.Channels, c)
 	}
 	if !listSet[KindChannel] {
-		a.Add(Error, Position{File: a.firstFile(), Line: 0}, a.Name+".channels", "no-channels",
+		a.Add(Error, listPos[KindChannel], a.Name+".channels", "no-channels",
 			fmt.Sprintf("agent %s lists no channels; Flume runs nothing for it (\"No configuration found for this host:%s\")", a.Name, a.Name),
 			fmt.Sprintf("add %s.channels = c1 and configure it", a.Name))
 	}
@@ -592,13 +599,6 @@ func (a *Agent) sortedRawKeys() []string {
 		return keys[i] < keys[j]
 	})
 	return keys
-}
-
-func (a *Agent) firstFile() string {
-	if len(a.Files) > 0 {
-		return a.Files[0]
-	}
-	return ""
 }
 
 func dedupe(names []string) []string {

@@ -430,61 +430,94 @@ func timestampInterceptor(src *Component) bool {
 	return false
 }
 
-// lintHDFSTimestamp: an HDFS sink whose path or file prefix has a time
-// escape needs a timestamp header on every event, unless
-// hdfs.useLocalTimeStamp is true. An event without one fails the batch, is
-// rolled back and retried forever: the channel is blocked.
-func (a *Agent) lintHDFSTimestamp() {
-	for _, k := range a.Sinks {
-		if !typeIs(k, "hdfs") {
-			continue
+// rpcSource reports whether a source receives events whose headers another
+// agent or client set, so that a timestamp may already be there.
+func rpcSource(s *Component) bool {
+	return typeIs(s, "avro") || typeIs(s, "thrift") || typeIs(s, "http")
+}
+
+// stampsItself reports whether a source type sets the timestamp header on
+// its own (the syslog sources do, from the message's date).
+func stampsItself(s *Component) bool {
+	return typeIs(s, "syslogtcp") || typeIs(s, "syslogudp") || typeIs(s, "multiport_syslogtcp")
+}
+
+// hdfsTimestampKey returns the key of an HDFS sink whose path or file
+// prefix needs a timestamp header, and the escape, or "" when it needs none.
+func hdfsTimestampKey(k *Component) (key, esc string) {
+	if !typeIs(k, "hdfs") || strings.EqualFold(k.Props["hdfs.useLocalTimeStamp"].Value, "true") {
+		return "", ""
+	}
+	for _, cand := range []string{"hdfs.path", "hdfs.filePrefix"} {
+		if e, ok := hdfsNeedsTimestamp(k.Props[cand].Value); ok {
+			return cand, e
 		}
-		if strings.EqualFold(k.Props["hdfs.useLocalTimeStamp"].Value, "true") {
-			continue
-		}
-		key, esc := "", ""
-		for _, cand := range []string{"hdfs.path", "hdfs.filePrefix"} {
-			if e, ok := hdfsNeedsTimestamp(k.Props[cand].Value); ok {
-				key, esc = cand, e
+	}
+	return "", ""
+}
+
+// feeding lists the surviving sources that put into channel ch.
+func (a *Agent) feeding(ch string) []*Component {
+	var out []*Component
+	for _, s := range a.Sources {
+		for _, c := range s.Channels {
+			if c == ch {
+				out = append(out, s)
 				break
 			}
 		}
+	}
+	return out
+}
+
+const hdfsTimestampFix = "add a timestamp interceptor to the source (preserveExisting = true keeps upstream timestamps), or set hdfs.useLocalTimeStamp = true"
+
+func hdfsTimestampMessage(k *Component, key, esc string) string {
+	return fmt.Sprintf("sink %s: %s %q uses %s, which needs a timestamp header on every event; an event without one fails in Flume (\"Expected timestamp in the Flume event headers\"), its batch is rolled back and retried forever, and the channel stops draining",
+		k.Name, key, k.Props[key].Value, esc)
+}
+
+// lintHDFSTimestamp: an HDFS sink whose path or file prefix has a time
+// escape needs a timestamp header on every event, unless
+// hdfs.useLocalTimeStamp is true. A source that reads events itself (taildir,
+// exec, ...) without a timestamp interceptor certainly delivers none: an
+// error. A source that receives them (avro, thrift, http) may pass on
+// timestamps set upstream: a warning here, which LintTopology makes an
+// error when it sees that the upstream agents set none either.
+func (a *Agent) lintHDFSTimestamp() {
+	for _, k := range a.Sinks {
+		key, esc := hdfsTimestampKey(k)
 		if key == "" {
 			continue
 		}
-		var missing []string
-		upstream := false
-		for _, s := range a.Sources {
-			feeds := false
-			for _, ch := range s.Channels {
-				if ch == k.Channel {
-					feeds = true
-				}
-			}
-			if !feeds || timestampInterceptor(s) {
-				continue
-			}
-			missing = append(missing, s.Name)
-			if typeIs(s, "avro") || typeIs(s, "thrift") || typeIs(s, "http") {
-				upstream = true
+		var certain, upstream []string
+		for _, s := range a.feeding(k.Channel) {
+			switch {
+			case timestampInterceptor(s) || stampsItself(s):
+			case rpcSource(s):
+				upstream = append(upstream, s.Name)
+			default:
+				certain = append(certain, s.Name)
 			}
 		}
-		if len(missing) == 0 {
-			continue
+		switch {
+		case len(certain) > 0:
+			a.addAbout(k, Error, key, "hdfs-timestamp",
+				hdfsTimestampMessage(k, key, esc)+fmt.Sprintf(", and source(s) %s feeding channel %s add none", strings.Join(certain, " "), k.Channel),
+				hdfsTimestampFix)
+		case len(upstream) > 0:
+			a.addAbout(k, Warning, key, "hdfs-timestamp",
+				hdfsTimestampMessage(k, key, esc)+fmt.Sprintf(", and source(s) %s feeding channel %s add none: every upstream agent must set it", strings.Join(upstream, " "), k.Channel),
+				hdfsTimestampFix)
 		}
-		msg := fmt.Sprintf("sink %s: %s %q uses %s, which needs a timestamp header on every event, but source(s) %s feeding channel %s add none; each such event fails in Flume (\"Expected timestamp in the Flume event headers\"), the batch is rolled back and retried forever, and the channel stops draining",
-			k.Name, key, k.Props[key].Value, esc, strings.Join(missing, " "), k.Channel)
-		if upstream {
-			msg += " (unless every upstream agent sets it)"
-		}
-		a.addAbout(k, Error, key, "hdfs-timestamp", msg,
-			"add a timestamp interceptor to the source (preserveExisting = true keeps upstream timestamps), or set hdfs.useLocalTimeStamp = true")
 	}
 }
 
 // lintMemoryChannels: a memory channel loses what it holds on a crash or
-// restart; next to a file channel or a sink group the configuration
+// restart; next to a durable channel or a failover group the configuration
 // promises not to lose anything, and the memory channel breaks that.
+// (Load-balancing groups are as often about throughput, so they do not
+// count.)
 func (a *Agent) lintMemoryChannels() {
 	var durable []string
 	for _, c := range a.Channels {
@@ -493,16 +526,16 @@ func (a *Agent) lintMemoryChannels() {
 		}
 	}
 	for _, g := range a.SinkGroups {
-		if typeIs(g, "failover") || typeIs(g, "load_balance") {
-			durable = append(durable, "sink group "+g.Name)
+		if typeIs(g, "failover") {
+			durable = append(durable, "failover group "+g.Name)
 		}
 	}
 	if len(durable) == 0 {
 		return
 	}
 	for _, c := range a.Channels {
-		if !typeIs(c, "memory") && !typeIs(c, "spillablememory") {
-			continue
+		if (!typeIs(c, "memory") && !typeIs(c, "spillablememory")) || len(a.feeding(c.Name)) == 0 {
+			continue // a channel no source feeds holds nothing to lose
 		}
 		a.addAbout(c, Warning, "type", "memory-channel",
 			fmt.Sprintf("channel %s is a %s channel: every event in it is lost when the agent crashes or restarts, while this agent is otherwise built not to lose any (%s)", c.Name, c.Type, strings.Join(durable, ", ")),
@@ -633,6 +666,55 @@ func LintTopology(agents []*Agent) []Finding {
 				f.Component = k.String()
 				out = append(out, f)
 			}
+		}
+	}
+	return append(out, hdfsTimestampTopology(agents)...)
+}
+
+// hdfsTimestampTopology follows an HDFS sink's events back over one Avro
+// hop: when the agents sending to the Avro source that feeds it read their
+// events without adding a timestamp, the sink's warning becomes an error.
+func hdfsTimestampTopology(agents []*Agent) []Finding {
+	var out []Finding
+	for _, a := range agents {
+		for _, k := range a.Sinks {
+			key, esc := hdfsTimestampKey(k)
+			if key == "" {
+				continue
+			}
+			var bare []string
+			seen := map[string]bool{}
+			for _, s := range a.feeding(k.Channel) {
+				port, ok := javaInt(s.Props["port"].Value)
+				if !typeIs(s, "avro") || timestampInterceptor(s) || !ok {
+					continue
+				}
+				for _, up := range agents {
+					if up == a {
+						continue
+					}
+					for _, us := range up.Sinks {
+						if p, ok := javaInt(us.Props["port"].Value); !typeIs(us, "avro") || !ok || p != port {
+							continue
+						}
+						for _, src := range up.feeding(us.Channel) {
+							id := fmt.Sprintf("%s of agent %s", src.Name, up.Name)
+							if !seen[id] && !timestampInterceptor(src) && !stampsItself(src) && !rpcSource(src) {
+								seen[id] = true
+								bare = append(bare, id)
+							}
+						}
+					}
+				}
+			}
+			if len(bare) == 0 {
+				continue
+			}
+			f := NewFinding(Error, k.KeyPos(key), k.FullKey(a.Name, key), "hdfs-timestamp",
+				hdfsTimestampMessage(k, key, esc)+fmt.Sprintf(", and the events come from source(s) %s, which add none", strings.Join(bare, ", ")),
+				hdfsTimestampFix)
+			f.Component = k.String()
+			out = append(out, f)
 		}
 	}
 	return out
