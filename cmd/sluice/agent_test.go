@@ -171,3 +171,67 @@ a1.sinks.k1.sink.batchSize = 100
 	}
 	t.Logf("%d acknowledged events, all in the output exactly once", len(acked))
 }
+
+// Flume's monitoring flags start the metrics server; /metrics serves
+// Flume's keys for every component and /prometheus the same numbers.
+func TestMonitoringFlags(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "agent.conf")
+	os.WriteFile(conf, []byte(`
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = seq
+a1.sources.r1.totalEvents = 500
+a1.sources.r1.batchSize = 50
+a1.sources.r1.channels = c1
+a1.channels.c1.type = memory
+a1.channels.c1.capacity = 1000
+a1.sinks.k1.type = null
+a1.sinks.k1.channel = c1
+`), 0o644)
+	p := startSluice(t, "agent", "-n", "a1", "-f", conf, "-Dflume.monitoring.type=http", "-Dflume.monitoring.port=127.0.0.1:0")
+	addr := p.waitLog(t, regexp.MustCompile(`metrics server listening.* addr=(\S+)`), 30*time.Second)[1]
+	var m map[string]map[string]string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m = nil
+		json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		if m["SINK.k1"]["EventDrainSuccessCount"] == "500" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sink never drained 500 events: %v", m)
+		}
+		time.Sleep(20 * time.Millisecond) // poll the endpoint with a deadline
+	}
+	for _, k := range []string{"SOURCE.r1", "CHANNEL.c1", "SINK.k1"} {
+		if m[k]["Type"] == "" || m[k]["StartTime"] == "0" {
+			t.Errorf("%s missing or not started: %v", k, m[k])
+		}
+	}
+	if m["SOURCE.r1"]["EventAcceptedCount"] != "500" || m["CHANNEL.c1"]["EventPutSuccessCount"] != "500" {
+		t.Errorf("counts: %v %v", m["SOURCE.r1"], m["CHANNEL.c1"])
+	}
+	resp, err := http.Get("http://" + addr + "/prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`sluice_sink_event_drain_success_count{name="k1"} 500`,
+		`sluice_source_event_accepted_count{name="r1"} 500`,
+		`sluice_channel_event_put_success_count{name="c1"} 500`,
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("/prometheus lacks %q", want)
+		}
+	}
+}
