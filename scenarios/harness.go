@@ -188,84 +188,13 @@ func (h *harness) setup(ctx context.Context) (func(), error) {
 			undo[i]()
 		}
 	}
-	sc, p := h.sc, h.plan
-	src := sc.source()
-	for i := 1; i <= p.Collectors; i++ {
-		n := &Node{h: h, Name: fmt.Sprintf("collector%d", i), Role: record.RoleCollector, Tier: "collectors"}
-		n.Dir = filepath.Join(h.work, n.Name)
-		n.ConfPath = filepath.Join(n.Dir, n.Name+".conf")
-		if err := os.MkdirAll(n.Dir, 0o755); err != nil {
-			return cleanup, err
-		}
-		port, err := freePort()
-		if err != nil {
-			return cleanup, err
-		}
-		n.sourcePort = port
-		storeDir := filepath.Join(n.Dir, "store")
-		bind := "127.0.0.1"
-		if sc.Containers {
-			n.sourcePort, bind = 4141, "0.0.0.0"
-		}
-		n.conf = func() string {
-			n.mu.Lock()
-			defer n.mu.Unlock()
-			return collectorConf{Name: n.Name, Dir: n.Dir, Bind: bind, Port: n.sourcePort, Channel: sc.CollectorChannel, StoreDir: storeDir, BatchSize: 100}.text()
-		}
-		h.collectors = append(h.collectors, n)
-		h.nodes[n.Name] = n
-		h.stores = append(h.stores, NewFileRoll(n.Name, n.Name, storeDir))
+	p := h.plan
+	build := h.buildGenerated
+	if h.sc.user != nil {
+		build = h.buildUser
 	}
-	for i := 1; i <= p.Agents; i++ {
-		n := &Node{h: h, Name: fmt.Sprintf("agent%d", i), Role: record.RoleAgent, Tier: "agents"}
-		n.Dir = filepath.Join(h.work, n.Name)
-		n.ConfPath = filepath.Join(n.Dir, n.Name+".conf")
-		if err := os.MkdirAll(n.Dir, 0o755); err != nil {
-			return cleanup, err
-		}
-		if src == "http" {
-			port, err := freePort()
-			if err != nil {
-				return cleanup, err
-			}
-			n.sourcePort = port
-		}
-		ac := agentConf{Name: n.Name, Dir: n.Dir, Source: src, Bind: "127.0.0.1", Channel: sc.AgentChannel,
-			Group: sc.Group, MaxPenalty: p.MaxPenalty, BatchSize: 100,
-			RequestTimeout: p.RequestTimeout, ConnectTimeout: p.RequestTimeout}
-		g := record.SinkGroup{Name: "g1", Processor: sc.Group}
-		for j, c := range h.collectors {
-			px, err := h.proxies.NewProxy(fmt.Sprintf("%s-k%d", n.Name, j+1), fmt.Sprintf("127.0.0.1:%d", c.sourcePort))
-			if err != nil {
-				return cleanup, err
-			}
-			c.proxies = append(c.proxies, px)
-			sk := sinkConf{Name: fmt.Sprintf("k%d", j+1), Host: "127.0.0.1", Port: portOf(px.Addr())}
-			h.hops = append(h.hops, record.Hop{From: n.Name, Sink: sk.Name, To: c.Name, Via: "toxiproxy " + px.Addr()})
-			ac.Sinks = append(ac.Sinks, sk)
-			prio := 0
-			if j < len(sc.Priorities) {
-				prio = sc.Priorities[j]
-			}
-			ac.Priorities = append(ac.Priorities, prio)
-			g.Sinks = append(g.Sinks, record.GroupSink{Name: sk.Name, Priority: prio, Target: c.Name})
-		}
-		if len(h.collectors) > 0 {
-			n.groups = []record.SinkGroup{g}
-		} else {
-			ac.Group = "store"
-			storeDir := filepath.Join(n.Dir, "store")
-			h.stores = append(h.stores, NewFileRoll(n.Name, n.Name, storeDir))
-		}
-		n.conf = func() string {
-			n.mu.Lock()
-			c := ac
-			c.HTTPPort = n.sourcePort
-			n.mu.Unlock()
-			return c.text()
-		}
-		h.agents = append(h.agents, n)
-		h.nodes[n.Name] = n
+	if err := build(); err != nil {
+		return cleanup, err
 	}
 	// Faults bound to a node's directory are set up before it writes
 	// there.
@@ -308,6 +237,98 @@ func (h *harness) setup(ctx context.Context) (func(), error) {
 		h.mark(time.Now(), record.MarkRecover, n.Name, "started (%s)", h.runtime(n))
 	}
 	return cleanup, nil
+}
+
+// buildGenerated creates the nodes of a catalogued scenario, with the
+// harness's own configuration files.
+func (h *harness) buildGenerated() error {
+	sc, p := h.sc, h.plan
+	src := sc.source()
+	for i := 1; i <= p.Collectors; i++ {
+		n := &Node{h: h, Name: fmt.Sprintf("collector%d", i), Role: record.RoleCollector, Tier: "collectors"}
+		n.Dir = filepath.Join(h.work, n.Name)
+		n.ConfPath = filepath.Join(n.Dir, n.Name+".conf")
+		if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+			return err
+		}
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		n.sourcePort = port
+		storeDir := filepath.Join(n.Dir, "store")
+		bind := "127.0.0.1"
+		if sc.Containers {
+			n.sourcePort, bind = 4141, "0.0.0.0"
+		}
+		n.conf = func() string {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			return collectorConf{Name: n.Name, Dir: n.Dir, Bind: bind, Port: n.sourcePort, Channel: sc.CollectorChannel, StoreDir: storeDir, BatchSize: 100}.text()
+		}
+		h.collectors = append(h.collectors, n)
+		h.nodes[n.Name] = n
+		h.stores = append(h.stores, NewFileRoll(n.Name, n.Name, storeDir))
+	}
+	for i := 1; i <= p.Agents; i++ {
+		n := &Node{h: h, Name: fmt.Sprintf("agent%d", i), Role: record.RoleAgent, Tier: "agents"}
+		n.Dir = filepath.Join(h.work, n.Name)
+		n.ConfPath = filepath.Join(n.Dir, n.Name+".conf")
+		if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+			return err
+		}
+		if src == "http" {
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			n.sourcePort = port
+		}
+		ac := agentConf{Name: n.Name, Dir: n.Dir, Source: src, Bind: "127.0.0.1", Channel: sc.AgentChannel,
+			Group: sc.Group, MaxPenalty: p.MaxPenalty, BatchSize: 100,
+			RequestTimeout: p.RequestTimeout, ConnectTimeout: p.RequestTimeout}
+		g := record.SinkGroup{Name: "g1", Processor: sc.Group}
+		for j, c := range h.collectors {
+			px, err := h.proxies.NewProxy(fmt.Sprintf("%s-k%d", n.Name, j+1), fmt.Sprintf("127.0.0.1:%d", c.sourcePort))
+			if err != nil {
+				return err
+			}
+			c.proxies = append(c.proxies, px)
+			sk := sinkConf{Name: fmt.Sprintf("k%d", j+1), Host: "127.0.0.1", Port: portOf(px.Addr())}
+			h.hops = append(h.hops, record.Hop{From: n.Name, Sink: sk.Name, To: c.Name, Via: "toxiproxy " + px.Addr()})
+			ac.Sinks = append(ac.Sinks, sk)
+			prio := 0
+			if j < len(sc.Priorities) {
+				prio = sc.Priorities[j]
+			}
+			ac.Priorities = append(ac.Priorities, prio)
+			g.Sinks = append(g.Sinks, record.GroupSink{Name: sk.Name, Priority: prio, Target: c.Name})
+		}
+		if len(h.collectors) > 0 {
+			n.groups = []record.SinkGroup{g}
+		} else {
+			ac.Group = "store"
+			storeDir := filepath.Join(n.Dir, "store")
+			h.stores = append(h.stores, NewFileRoll(n.Name, n.Name, storeDir))
+		}
+		n.conf = func() string {
+			n.mu.Lock()
+			c := ac
+			c.HTTPPort = n.sourcePort
+			n.mu.Unlock()
+			return c.text()
+		}
+		// The tailed directory exists before the agent starts (taildir
+		// needs the file group's directory).
+		if src == "taildir" {
+			if err := os.MkdirAll(filepath.Join(n.Dir, "logs"), 0o755); err != nil {
+				return err
+			}
+		}
+		h.agents = append(h.agents, n)
+		h.nodes[n.Name] = n
+	}
+	return nil
 }
 
 func closeNode(n *Node) {

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"time"
@@ -73,6 +74,11 @@ func (h *harness) record(end, loadEnd, healed, drainEnd time.Time, drained bool)
 		}
 	}
 	r.Topology.Hops = append([]record.Hop(nil), h.hops...)
+	if t := h.sc.user; t != nil {
+		r.Topology.Configs = append(r.Topology.Configs,
+			record.Config{Name: filepath.Base(t.agentFile) + " (as given)", Text: t.agentText},
+			record.Config{Name: filepath.Base(t.collectorFile) + " (as given)", Text: t.collectorText})
+	}
 	for _, s := range h.stores {
 		r.Topology.Stores = append(r.Topology.Stores, record.Store{Name: s.Name(), Kind: s.Kind(), Node: s.Node(), Location: s.Location()})
 	}

@@ -43,6 +43,8 @@ type Scenario struct {
 	// Lossy marks a deliberately lossy configuration: the checker is
 	// expected to find it invalid.
 	Lossy bool
+
+	user *userTopology // an operator's own configuration files
 }
 
 // Variant is the scale of a run.
@@ -136,6 +138,9 @@ func (sc *Scenario) source() string {
 
 // Needs lists the components the scenario's configs use.
 func (sc *Scenario) Needs() [][2]string {
+	if sc.user != nil {
+		return append(sc.user.needs(), [2]string{string(registry.Source), sc.source()})
+	}
 	need := [][2]string{{string(registry.Source), sc.source()}, {string(registry.Channel), sc.AgentChannel}}
 	if sc.Collectors > 0 {
 		need = append(need, [2]string{string(registry.Sink), "avro"}, [2]string{string(registry.Source), "avro"},

@@ -86,7 +86,7 @@ func scenarioRun(args []string, stdout, stderr io.Writer) int {
 	collectorConf := fs.String("collector-conf", "", "your collectors' Flume properties file")
 	agentName := fs.String("agent-name", "", "agent name in --agent-conf (default: the only one)")
 	collectorName := fs.String("collector-name", "", "agent name in --collector-conf (default: the only one)")
-	agents := fs.Int("agents", 2, "how many agents to run from --agent-conf")
+	agents := fs.Int("agents", 3, "how many agents to run from --agent-conf")
 	fault := fs.String("fault", "", "with --agent-conf: the fault to inject ("+strings.Join(scenarios.UserFaults(), ", ")+")")
 	work := fs.String("work", "", "keep channels, stores and tailed files here (default: a temporary directory, removed)")
 	// Flags may follow the scenario name.

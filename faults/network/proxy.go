@@ -28,6 +28,10 @@ type Server struct {
 // NewServer returns a toxiproxy server that runs in this process; it does
 // not listen on an API port (proxies are driven directly).
 func NewServer() *Server {
+	// toxiproxy's toxics log through zerolog's global logger (trace lines
+	// on every interrupted bandwidth toxic); nothing else here uses
+	// zerolog, so it is switched off for the process.
+	zerolog.SetGlobalLevel(zerolog.Disabled)
 	return &Server{api: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())}
 }
 
