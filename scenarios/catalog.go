@@ -252,7 +252,7 @@ func failedOverTo(r *record.Run, target, want string) []record.Expectation {
 			continue
 		}
 		claim := fmt.Sprintf("fault %d (%s): traffic of %s failed over, mostly to %s", f.Fault, f.Name, strings.Join(f.Affected, ", "), want)
-		held := f.FailedOverMs != nil && len(f.Via) > 0 && strings.HasPrefix(f.Via[0], want+" ")
+		held := f.FailedOverMs != nil && len(f.Via) > 0 && storeNode(r, f.Via[0]) == want
 		x = append(x, record.Expectation{Claim: claim, Held: held, Detail: fmt.Sprintf("via %v", f.Via)})
 	}
 	if len(x) == 0 {
@@ -262,6 +262,18 @@ func failedOverTo(r *record.Run, target, want string) []record.Expectation {
 }
 
 // failedBack: after the heal, the affected traffic came back.
+// storeNode is the node whose store a Via entry ("store (n events)")
+// names.
+func storeNode(r *record.Run, via string) string {
+	name, _, _ := strings.Cut(via, " (")
+	for _, s := range r.Topology.Stores {
+		if s.Name == name {
+			return s.Node
+		}
+	}
+	return name
+}
+
 func failedBack(r *record.Run, target string) []record.Expectation {
 	var x []record.Expectation
 	for _, f := range rowsFor(r, target) {
