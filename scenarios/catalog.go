@@ -73,7 +73,7 @@ func init() {
 		p.Add(Step{Name: "kill-primary", Target: "collector1", At: p.Load / 5, For: p.Load / 3, Fault: kill})
 	}
 	s1.Expect = func(r *record.Run) []record.Expectation {
-		return append(failedOverTo(r, "collector1", "collector2"), failedBack(r, "collector1")...)
+		return append(FailedOverTo(r, "collector1", "collector2"), FailedBack(r, "collector1")...)
 	}
 	Register(s1)
 
@@ -83,10 +83,10 @@ func init() {
 		p.Add(Step{Name: "blackhole-primary", Target: "collector1", At: p.Load / 5, For: p.Load / 3, Fault: blackhole})
 	}
 	s2.Expect = func(r *record.Run) []record.Expectation {
-		x := failedOverTo(r, "collector1", "collector2")
+		x := FailedOverTo(r, "collector1", "collector2")
 		x = append(x, failoverWithin(r, "collector1", requestTimeout(r)+2*time.Second,
 			"the slack over request-timeout covers the batch in flight, sink backoff and the 50ms store poll")...)
-		return append(x, failedBack(r, "collector1")...)
+		return append(x, FailedBack(r, "collector1")...)
 	}
 	Register(s2)
 
@@ -101,7 +101,7 @@ func init() {
 		}
 	}
 	s3.Expect = func(r *record.Run) []record.Expectation {
-		return append(failedOverTo(r, "collector1", "collector2"), failedBack(r, "collector1")...)
+		return append(FailedOverTo(r, "collector1", "collector2"), FailedBack(r, "collector1")...)
 	}
 	Register(s3)
 
@@ -118,7 +118,7 @@ func init() {
 		}
 	}
 	s4.Expect = func(r *record.Run) []record.Expectation {
-		return duplicatesPerFault(r, 2*100, "one source batch re-read plus one sink batch re-sent (batch size 100 each)")
+		return duplicatesPerFault(r, 2*100, "one sink batch re-sent (batch-size 100) plus the lines read since the last position save (writePosInterval 100ms), at most one source batch (batchSize 100)")
 	}
 	Register(s4)
 
@@ -156,7 +156,7 @@ func init() {
 		p.Add(Step{Name: "freeze-primary", Target: "collector1", At: p.Load / 5, For: 3 * time.Duration(p.RequestTimeout) * time.Millisecond, Fault: freeze})
 	}
 	s7.Expect = func(r *record.Run) []record.Expectation {
-		return append(failedOverTo(r, "collector1", "collector2"), failedBack(r, "collector1")...)
+		return append(FailedOverTo(r, "collector1", "collector2"), FailedBack(r, "collector1")...)
 	}
 	Register(s7)
 
@@ -243,9 +243,9 @@ func rowsFor(r *record.Run, target string) []record.FailoverRow {
 	return out
 }
 
-// failedOverTo: while target was down, the affected traffic went to
+// FailedOverTo expects that, while target was down, the affected traffic went to
 // another store, most of it to want.
-func failedOverTo(r *record.Run, target, want string) []record.Expectation {
+func FailedOverTo(r *record.Run, target, want string) []record.Expectation {
 	var x []record.Expectation
 	for _, f := range rowsFor(r, target) {
 		if len(f.Affected) == 0 {
@@ -261,7 +261,7 @@ func failedOverTo(r *record.Run, target, want string) []record.Expectation {
 	return x
 }
 
-// failedBack: after the heal, the affected traffic came back.
+// FailedBack expects that, after the heal, the affected traffic came back.
 // storeNode is the node whose store a Via entry ("store (n events)")
 // names.
 func storeNode(r *record.Run, via string) string {
@@ -274,7 +274,7 @@ func storeNode(r *record.Run, via string) string {
 	return name
 }
 
-func failedBack(r *record.Run, target string) []record.Expectation {
+func FailedBack(r *record.Run, target string) []record.Expectation {
 	var x []record.Expectation
 	for _, f := range rowsFor(r, target) {
 		if len(f.Affected) == 0 {

@@ -98,6 +98,9 @@ func (a agentConf) text() string {
 		p.set("sources.r1.filegroups.f1", filepath.Join(a.Dir, "logs", `app\.log`))
 		p.set("sources.r1.positionFile", filepath.Join(a.Dir, "taildir_position.json"))
 		p.set("sources.r1.batchSize", a.BatchSize)
+		// Positions saved every 100ms: a kill -9 re-reads at most that
+		// much (Flume's 3 s default would re-read up to 3 s of lines).
+		p.set("sources.r1.writePosInterval", 100)
 	default:
 		p.set("sources.r1.type", "http")
 		p.set("sources.r1.bind", a.Bind)

@@ -59,6 +59,9 @@ func (n *Node) Proxies() []*network.Proxy {
 // Proc is the node's process (nil for a container node).
 func (n *Node) Proc() *process.Proc { return n.proc }
 
+// LogPath is where the node's output is kept.
+func (n *Node) LogPath() string { return filepath.Join(n.h.nodeLogDir, n.Name+".log") }
+
 // MetricsAddr is where its /metrics is served now ("" while down).
 func (n *Node) MetricsAddr() string {
 	n.mu.Lock()
@@ -123,7 +126,7 @@ func (n *Node) Start(ctx context.Context) error {
 				Name: n.Name, Path: n.h.opts.Binary,
 				Args: []string{"agent", "-n", n.Name, "-f", n.ConfPath, "--metrics-addr", "127.0.0.1:0",
 					"--no-reload-conf", "--drain-timeout", "10s"},
-				LogFile: filepath.Join(n.h.nodeLogDir, n.Name+".log"),
+				LogFile: n.LogPath(),
 			})
 		} else {
 			err = n.proc.Restart()

@@ -180,3 +180,39 @@ func (sc *Scenario) missing(opts Options) string {
 	}
 	return ""
 }
+
+// Problems lists what is wrong with a finished run of sc: the verdict (a
+// valid run, or for a deliberately lossy configuration an invalid one
+// with the loss counted), faults that could not be injected or healed,
+// an unfinished drain, and failed expectations. Empty means the run shows
+// what the scenario promises.
+func Problems(sc *Scenario, r *record.Run) []string {
+	var out []string
+	c := r.Checker
+	if c.Attempted == 0 || c.Delivered == 0 {
+		out = append(out, fmt.Sprintf("nothing written or delivered (attempted %d, delivered %d)", c.Attempted, c.Delivered))
+	}
+	for _, f := range r.Faults {
+		if f.Error != "" {
+			out = append(out, fmt.Sprintf("fault %d %s on %s: %s", f.ID, f.Name, f.Target, f.Error))
+		}
+	}
+	if sc.Lossy {
+		if c.Valid || c.Lost == 0 {
+			out = append(out, fmt.Sprintf("a deliberately lossy configuration was not found invalid (valid=%v, lost=%d)", c.Valid, c.Lost))
+		}
+	} else {
+		if !c.Valid {
+			out = append(out, fmt.Sprintf("INVALID: lost %d %v, unexpected %d %q", c.Lost, c.LostIntervals, c.Unexpected, c.UnexpectedSamples))
+		}
+		if !r.Phases.Drained {
+			out = append(out, "the drain did not finish")
+		}
+	}
+	for _, e := range r.Expectations {
+		if !e.Held {
+			out = append(out, fmt.Sprintf("expectation failed: %s (%s)", e.Claim, e.Detail))
+		}
+	}
+	return out
+}

@@ -101,30 +101,8 @@ func run(t *testing.T, name string, opts Options) *record.Run {
 		t.Logf("  fault %d %s on %s: injected %dms detected %s failed over %s healed %s failed back %s gap %dms lost %d dup %d",
 			row.Fault, row.Name, row.Target, row.InjectedMs, ms(row.DetectedMs), ms(row.FailedOverMs), ms(row.HealedMs), ms(row.FailedBackMs), row.LongestGapMs, row.Lost, row.Duplicated)
 	}
-	if c.Attempted == 0 || c.Delivered == 0 {
-		t.Errorf("nothing written or delivered: %+v", c)
-	}
-	for _, f := range r.Faults {
-		if f.Error != "" {
-			t.Errorf("fault %d %s on %s: %s", f.ID, f.Name, f.Target, f.Error)
-		}
-	}
-	if sc.Lossy {
-		if c.Valid || c.Lost == 0 {
-			t.Errorf("a deliberately lossy configuration was not found invalid: valid=%v lost=%d", c.Valid, c.Lost)
-		}
-	} else {
-		if !c.Valid || c.Lost != 0 || c.Unexpected != 0 {
-			t.Errorf("INVALID: lost %d (%v), unexpected %d %q", c.Lost, c.LostIntervals, c.Unexpected, c.UnexpectedSamples)
-		}
-		if !r.Phases.Drained {
-			t.Errorf("the drain did not finish")
-		}
-	}
-	for _, e := range r.Expectations {
-		if !e.Held {
-			t.Errorf("expectation failed: %s (%s)", e.Claim, e.Detail)
-		}
+	for _, p := range Problems(sc, r) {
+		t.Error(p)
 	}
 	if t.Failed() {
 		t.Logf("timeline:\n%s", strings.Join(reports.TimelineLines(r), "\n"))

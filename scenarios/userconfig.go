@@ -134,7 +134,7 @@ func FromConfigs(uc UserConfig) (*Scenario, error) {
 		if uf.target == "primary" && uf.name != "slow-primary" && sc.Group == "failover" && len(t.groups[0].Sinks) > 1 {
 			second := t.groups[0].Sinks[1].Target
 			sc.Expect = func(r *record.Run) []record.Expectation {
-				return append(failedOverTo(r, primary, second), failedBack(r, primary)...)
+				return append(FailedOverTo(r, primary, second), FailedBack(r, primary)...)
 			}
 		}
 	}
