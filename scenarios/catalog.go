@@ -61,7 +61,7 @@ func seed(name string, number int, desc string) *Scenario {
 		Name: name, Number: number, Description: desc,
 		Agents: 3, Collectors: 3, Group: "failover", Priorities: []int{100, 80, 60},
 		AgentChannel: "file", CollectorChannel: "file",
-		Short: Variant{Load: 24 * time.Second, Drain: 60 * time.Second, Rate: 200},
+		Short: Variant{Load: 20 * time.Second, Drain: 60 * time.Second, Rate: 200},
 		Long:  Variant{Load: 5 * time.Minute, Drain: 3 * time.Minute, Rate: 500, MaxPenalty: 8000},
 	}
 }
@@ -92,7 +92,7 @@ func init() {
 
 	// 3. rolling restart of every collector, one at a time.
 	s3 := seed("rolling-restart", 3, "restart every collector gracefully, one at a time, under load: nothing is lost, traffic moves off each restarting collector that carried it.")
-	s3.Short.Load = 30 * time.Second
+	s3.Short.Load = 24 * time.Second
 	s3.Nemesis = func(p *Plan) {
 		gap := p.Load / 4
 		for i := 1; i <= p.Collectors; i++ {
@@ -108,7 +108,7 @@ func init() {
 	// 4. kill -9 agents in a loop while writers rotate files.
 	s4 := seed("kill-agents", 4, "kill -9 agents in a loop while the writers rotate their files: nothing is lost; each kill re-sends at most what was in flight.")
 	s4.Short.RotateBytes = 256 << 10
-	s4.Short.Load = 30 * time.Second
+	s4.Short.Load = 24 * time.Second
 	s4.Nemesis = func(p *Plan) {
 		every := p.Load / 6
 		for i := 0; i < 5; i++ {

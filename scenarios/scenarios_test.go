@@ -68,6 +68,10 @@ func seedFor(t *testing.T) int64 {
 // configuration invalid with the loss counted) and every expectation.
 func run(t *testing.T, name string, opts Options) *record.Run {
 	t.Helper()
+	// Two scenarios at a time (-parallel defaults to GOMAXPROCS): each
+	// runs a handful of light processes, and every timing expectation has
+	// slack for a shared machine.
+	t.Parallel()
 	sc, ok := Lookup(name)
 	if !ok {
 		t.Fatalf("no scenario %q", name)
