@@ -60,8 +60,8 @@ func Parse(line []byte) (p Parsed, ok bool) {
 	if dash <= 0 || dash == len(id)-1 {
 		return p, false
 	}
-	seq, err := strconv.ParseInt(string(id[dash+1:]), 10, 64)
-	if err != nil || seq < 0 {
+	seq, ok := canonical(id[dash+1:])
+	if !ok || seq < 0 {
 		return p, false
 	}
 	rest := line[sp+1:]
@@ -74,8 +74,8 @@ func Parse(line []byte) (p Parsed, ok bool) {
 			return p, false
 		}
 	}
-	nanos, err := strconv.ParseInt(string(ts), 10, 64)
-	if err != nil {
+	nanos, ok := canonical(ts)
+	if !ok {
 		return p, false
 	}
 	for i, c := range padding {
@@ -84,4 +84,15 @@ func Parse(line []byte) (p Parsed, ok bool) {
 		}
 	}
 	return Parsed{Writer: string(id[:dash]), Seq: seq, Nanos: nanos, Size: len(line)}, true
+}
+
+// canonical parses a decimal written as strconv.FormatInt writes it (no
+// sign but '-', no leading zeros), so that only lines Line could have
+// written are accepted.
+func canonical(b []byte) (int64, bool) {
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || strconv.FormatInt(n, 10) != string(b) {
+		return 0, false
+	}
+	return n, true
 }
