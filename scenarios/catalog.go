@@ -49,6 +49,18 @@ func All() []*Scenario {
 	return out
 }
 
+// cycles schedules one fault per period over the load: a single cycle in
+// the short variant, a fault every minute in the long one.
+func cycles(p *Plan, name, target string, f func(*Node) faults.Fault) {
+	period := p.Load
+	if p.Long {
+		period = time.Minute
+	}
+	for at := time.Duration(0); at+period <= p.Load; at += period {
+		p.Add(Step{Name: name, Target: target, At: at + period/5, For: period / 3, Fault: f})
+	}
+}
+
 func kill(*Node) faults.Fault      { return process.Kill() }
 func freeze(*Node) faults.Fault    { return process.Freeze() }
 func blackhole(*Node) faults.Fault { return network.Blackhole() }
@@ -69,9 +81,7 @@ func seed(name string, number int, desc string) *Scenario {
 func init() {
 	// 1. kill -9 the primary collector under load; restart it later.
 	s1 := seed("kill-primary", 1, "kill -9 the primary collector under load and restart it later: traffic fails over to priority 80 and back after the penalty, nothing is lost.")
-	s1.Nemesis = func(p *Plan) {
-		p.Add(Step{Name: "kill-primary", Target: "collector1", At: p.Load / 5, For: p.Load / 3, Fault: kill})
-	}
+	s1.Nemesis = func(p *Plan) { cycles(p, "kill-primary", "collector1", kill) }
 	s1.Expect = func(r *record.Run) []record.Expectation {
 		return append(FailedOverTo(r, "collector1", "collector2"), FailedBack(r, "collector1")...)
 	}
@@ -79,9 +89,7 @@ func init() {
 
 	// 2. partition the agents from the primary (black hole); heal.
 	s2 := seed("partition-primary", 2, "black-hole every hop to the primary collector (bytes vanish, connections stay open), then heal: the agents fail over within request-timeout.")
-	s2.Nemesis = func(p *Plan) {
-		p.Add(Step{Name: "blackhole-primary", Target: "collector1", At: p.Load / 5, For: p.Load / 3, Fault: blackhole})
-	}
+	s2.Nemesis = func(p *Plan) { cycles(p, "blackhole-primary", "collector1", blackhole) }
 	s2.Expect = func(r *record.Run) []record.Expectation {
 		x := FailedOverTo(r, "collector1", "collector2")
 		x = append(x, failoverWithin(r, "collector1", requestTimeout(r)+2*time.Second,
@@ -153,7 +161,13 @@ func init() {
 	// 7. frozen collector: SIGSTOP for longer than request-timeout.
 	s7 := seed("frozen-collector", 7, "freeze the primary collector (SIGSTOP) for three times request-timeout, then thaw it (SIGCONT): the agents fail over, nothing is lost, the duplicates the thawed collector writes are counted.")
 	s7.Nemesis = func(p *Plan) {
-		p.Add(Step{Name: "freeze-primary", Target: "collector1", At: p.Load / 5, For: 3 * time.Duration(p.RequestTimeout) * time.Millisecond, Fault: freeze})
+		period := p.Load
+		if p.Long {
+			period = time.Minute
+		}
+		for at := time.Duration(0); at+period <= p.Load; at += period {
+			p.Add(Step{Name: "freeze-primary", Target: "collector1", At: at + period/5, For: 3 * time.Duration(p.RequestTimeout) * time.Millisecond, Fault: freeze})
+		}
 	}
 	s7.Expect = func(r *record.Run) []record.Expectation {
 		return append(FailedOverTo(r, "collector1", "collector2"), FailedBack(r, "collector1")...)

@@ -157,9 +157,14 @@ func (sc *Scenario) Needs() [][2]string {
 // nothing).
 func (sc *Scenario) Missing() string {
 	var miss []string
+	seen := map[string]bool{}
 	for _, n := range sc.Needs() {
 		if _, ok := registry.Lookup(registry.Kind(n[0]), n[1]); !ok {
-			miss = append(miss, fmt.Sprintf("%s %s", n[1], n[0]))
+			m := fmt.Sprintf("%s %s", n[1], n[0])
+			if !seen[m] {
+				seen[m] = true
+				miss = append(miss, m)
+			}
 		}
 	}
 	if len(miss) > 0 {
