@@ -31,6 +31,7 @@ type view struct {
 	Latency      []string
 	LatencyNote  string
 	Expectations []expectation
+	Anomalies    []string
 	Lost         []string
 	Copies       string
 	Unexpected   []string
@@ -190,6 +191,7 @@ func newView(r *record.Run) *view {
 		}
 		v.Expectations = append(v.Expectations, x)
 	}
+	v.Anomalies = r.Anomalies
 	for _, w := range c.LostIntervals {
 		v.Lost = append(v.Lost, fmt.Sprintf("%s: %s lost, seq %s", w.Writer, count(w.Count), ivs(w.Intervals)))
 	}

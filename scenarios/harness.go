@@ -98,8 +98,9 @@ type harness struct {
 	ck         *checker.Checker
 	obs        *observer
 
-	mu       sync.Mutex
-	faults   []record.Fault
+	mu        sync.Mutex
+	anomalies []string
+	faults    []record.Fault
 	active   map[int]string
 	timeline []record.TimelineEntry
 	notes    []string
@@ -395,6 +396,8 @@ func (h *harness) run(ctx context.Context) (*record.Run, error) {
 	bgWG.Add(2)
 	go func() { defer bgWG.Done(); h.pollStores(bg) }()
 	go func() { defer bgWG.Done(); h.obs.run(bg, metricsPoll) }()
+	bgWG.Add(1)
+	go func() { defer bgWG.Done(); h.watch(bg) }()
 	if h.opts.Progress != nil {
 		bgWG.Add(1)
 		go func() { defer bgWG.Done(); h.progress(bg) }()
@@ -541,6 +544,11 @@ func (h *harness) step(ctx context.Context, loadStart time.Time, loadOver <-chan
 	if name == "" {
 		name = f.Name()
 	}
+	downOnPurpose := f.Kind() == faults.Process || f.Kind() == faults.Container
+	if downOnPurpose {
+		n.faulted.Add(1)
+		defer n.faulted.Add(-1)
+	}
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 90*time.Second)
 	err := f.Inject(ictx, n.target())
 	cancel()
@@ -599,6 +607,54 @@ func (h *harness) step(ctx context.Context, loadStart time.Time, loadOver <-chan
 	} else {
 		h.mark(at, hm, n.Name, "healed %s%s", name, h.pidNote(n))
 	}
+}
+
+// watch reports a node process that exits while no fault holds it down.
+func (h *harness) watch(ctx context.Context) {
+	t := time.NewTicker(metricsPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, n := range h.allNodes() {
+			p := n.proc
+			if p == nil || p.Running() || n.faulted.Load() > 0 || n.stopping.Load() {
+				continue
+			}
+			if inc := p.Incarnation(); inc != n.reported {
+				n.reported = inc
+				msg := fmt.Sprintf("%s (incarnation %d) exited without a fault: %v", n.Name, inc, p.Err())
+				h.mu.Lock()
+				h.anomalies = append(h.anomalies, msg)
+				h.mu.Unlock()
+				h.mark(time.Now(), record.MarkCrash, n.Name, "exited without a fault: %v", p.Err())
+			}
+		}
+	}
+}
+
+// panics lists the first panic or fatal error in each node's log.
+func (h *harness) panics() []string {
+	var out []string
+	for _, n := range h.allNodes() {
+		b, err := os.ReadFile(n.LogPath())
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "panic: ") || strings.HasPrefix(l, "fatal error: ") {
+				if len(l) > 200 {
+					l = l[:200]
+				}
+				out = append(out, fmt.Sprintf("%s log: %s", n.Name, l))
+				break
+			}
+		}
+	}
+	return out
 }
 
 func (h *harness) pidNote(n *Node) string {

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/faults"
@@ -36,6 +37,12 @@ type Node struct {
 	proc *process.Proc
 	ctr  ContainerNode
 	disk faults.Fault // a disk fault bound to one of its directories
+
+	// faulted counts process and container faults in effect (the node may
+	// be down on purpose); stopping is set when the harness stops it.
+	faulted  atomic.Int32
+	stopping atomic.Bool
+	reported int // the last incarnation whose unexpected exit was reported
 
 	mu          sync.Mutex
 	proxies     []*network.Proxy // in front of this node
@@ -231,6 +238,7 @@ func (n *Node) Restarted(ctx context.Context) error {
 
 // Stop stops the node gracefully (SIGTERM, then kill after grace).
 func (n *Node) Stop(ctx context.Context, grace time.Duration) error {
+	n.stopping.Store(true)
 	n.markDown()
 	if n.ctr != nil {
 		return n.ctr.Terminate(ctx)

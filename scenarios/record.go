@@ -107,7 +107,9 @@ func (h *harness) record(end, loadEnd, healed, drainEnd time.Time, drained bool)
 			h.timelineAt(*row.FailedBackMs, record.MarkFailback, row.Target, "traffic of %v back on %s (fault %d)", row.Affected, row.Target, row.Fault)
 		}
 	}
+	panics := h.panics()
 	h.mu.Lock()
+	r.Anomalies = append(append([]string(nil), h.anomalies...), panics...)
 	r.Timeline = append([]record.TimelineEntry(nil), h.timeline...)
 	r.Notes = append(append([]string(nil), h.notes...), notes...)
 	h.mu.Unlock()

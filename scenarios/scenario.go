@@ -214,6 +214,9 @@ func Problems(sc *Scenario, r *record.Run) []string {
 			out = append(out, "the drain did not finish")
 		}
 	}
+	for _, a := range r.Anomalies {
+		out = append(out, "anomaly: "+a)
+	}
 	for _, e := range r.Expectations {
 		if !e.Held {
 			out = append(out, fmt.Sprintf("expectation failed: %s (%s)", e.Claim, e.Detail))

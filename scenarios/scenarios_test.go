@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/faults"
 	"github.com/sluicehq/sluice/reports"
 	"github.com/sluicehq/sluice/reports/record"
 )
@@ -139,3 +140,41 @@ func TestLossyMemoryChannel(t *testing.T) { run(t, "lossy-memory-channel", Optio
 func TestLossyMemoryDisk(t *testing.T)    { run(t, "lossy-memory-disk", Options{}) }
 
 func TestDiskFull(t *testing.T) { run(t, "disk-full", Options{}) }
+
+// sneaky kills a node's process while claiming to be a network fault, so
+// the harness does not expect the node to go down.
+type sneaky struct{ faults.Base }
+
+func (sneaky) Name() string      { return "sneaky" }
+func (sneaky) Kind() faults.Kind { return faults.Network }
+func (sneaky) Action() string    { return "none" }
+func (sneaky) Inject(_ context.Context, t faults.Target) error {
+	return t.(*Node).Proc().Kill()
+}
+func (sneaky) Heal(ctx context.Context, t faults.Target) error { return t.(*Node).Start(ctx) }
+
+// A node that dies without a fault is an anomaly the run reports, even
+// when the checker has nothing to say.
+func TestUnexpectedExitIsAnAnomaly(t *testing.T) {
+	base, _ := Lookup("smoke")
+	sc := *base
+	sc.Name = "smoke-unexpected-exit"
+	sc.Agents = 1
+	sc.Nemesis = func(p *Plan) {
+		p.Add(Step{Name: "sneaky", Target: "agent1", At: time.Second, For: time.Second, Fault: func(*Node) faults.Fault { return sneaky{} }})
+	}
+	r, _, err := Run(context.Background(), &sc, Options{Binary: sluiceBin, WorkDir: t.TempDir(), Seed: 1})
+	var skip *SkipError
+	if errors.As(err, &skip) {
+		t.Skip(skip.Reason)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Anomalies) != 1 || !strings.Contains(r.Anomalies[0], "agent1 (incarnation 1) exited without a fault") {
+		t.Fatalf("anomalies %q", r.Anomalies)
+	}
+	if p := Problems(&sc, r); len(p) == 0 {
+		t.Fatal("the anomaly is not a problem of the run")
+	}
+}

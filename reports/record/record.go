@@ -54,7 +54,10 @@ type Run struct {
 	// Expectations the scenario asserted beyond the checker (e.g. "traffic
 	// failed over to priority 80"), with whether they held.
 	Expectations []Expectation `json:"expectations,omitempty"`
-	Notes        []string      `json:"notes,omitempty"`
+	// Anomalies are things that went wrong outside the checker's view: a
+	// node that exited without a fault, a panic in a node's log.
+	Anomalies []string `json:"anomalies,omitempty"`
+	Notes     []string `json:"notes,omitempty"`
 }
 
 // Phases are the run's two-phase milestones (Jepsen's shape): load with
