@@ -101,9 +101,9 @@ type harness struct {
 	mu        sync.Mutex
 	anomalies []string
 	faults    []record.Fault
-	active   map[int]string
-	timeline []record.TimelineEntry
-	notes    []string
+	active    map[int]string
+	timeline  []record.TimelineEntry
+	notes     []string
 }
 
 func (h *harness) at(t time.Time) int64 { return t.Sub(h.start).Milliseconds() }
