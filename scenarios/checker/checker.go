@@ -164,7 +164,7 @@ func (c *Checker) Ack(writerName string, seq int64) {
 // Deliver records one line read back from store at time at. A line that
 // is not an intact workload line of an attempted event is unexpected.
 func (c *Checker) Deliver(store string, line []byte, at time.Time) {
-	p, ok := Parse(line)
+	wname, seq, nanos, ok := parse(line)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	si := c.storeLocked(store)
@@ -174,13 +174,13 @@ func (c *Checker) Deliver(store string, line []byte, at time.Time) {
 		c.unexpectedLocked(line)
 		return
 	}
-	w, ok := c.writers[p.Writer]
-	if !ok || p.Seq >= int64(len(w.events)) || !w.events[p.Seq].attempted {
+	w, ok := c.writers[string(wname)]
+	if !ok || seq >= int64(len(w.events)) || !w.events[seq].attempted {
 		c.unexpectedLocked(line)
 		return
 	}
-	e := &w.events[p.Seq]
-	if e.write != p.Nanos || int(e.size) != p.Size {
+	e := &w.events[seq]
+	if e.write != nanos || int(e.size) != len(line) {
 		c.unexpectedLocked(line)
 		return
 	}

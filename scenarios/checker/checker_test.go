@@ -2,6 +2,7 @@ package checker
 
 import (
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -404,5 +405,19 @@ func TestAttributionFollowsTheNode(t *testing.T) {
 	rows, notes := c.Failover(Analysis{Start: t0, EndMs: 9000, Faults: faults, Topology: topo})
 	if rows[0].Lost != 1 || rows[1].Lost != 0 || rows[0].Duplicated != 0 || rows[1].Duplicated != 1 || len(notes) != 0 {
 		t.Fatalf("rows %+v notes %v", rows, notes)
+	}
+}
+
+func TestCanonical(t *testing.T) {
+	for _, s := range []string{"0", "7", "-7", "9223372036854775807", "-9223372036854775808", "1795309254628152511"} {
+		n, ok := canonical([]byte(s))
+		if !ok || strconv.FormatInt(n, 10) != s {
+			t.Errorf("canonical(%q) = %d, %v", s, n, ok)
+		}
+	}
+	for _, s := range []string{"", "-", "-0", "00", "07", "+7", "9223372036854775808", "-9223372036854775809", "99999999999999999999", "1a", " 1"} {
+		if n, ok := canonical([]byte(s)); ok {
+			t.Errorf("canonical(%q) accepted as %d", s, n)
+		}
 	}
 }

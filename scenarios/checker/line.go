@@ -48,21 +48,30 @@ type Parsed struct {
 // Parse splits a workload line and verifies its padding. ok is false for
 // anything that is not an intact line written by Line.
 func Parse(line []byte) (p Parsed, ok bool) {
-	if len(line) == 0 || len(line) > MaxLine {
+	w, seq, nanos, ok := parse(line)
+	if !ok {
 		return p, false
+	}
+	return Parsed{Writer: string(w), Seq: seq, Nanos: nanos, Size: len(line)}, true
+}
+
+// parse is Parse without allocating: the writer is a slice of line.
+func parse(line []byte) (writer []byte, seq, nanos int64, ok bool) {
+	if len(line) == 0 || len(line) > MaxLine {
+		return nil, 0, 0, false
 	}
 	sp := bytes.IndexByte(line, ' ')
 	if sp <= 0 {
-		return p, false
+		return nil, 0, 0, false
 	}
 	id := line[:sp]
 	dash := bytes.LastIndexByte(id, '-')
 	if dash <= 0 || dash == len(id)-1 {
-		return p, false
+		return nil, 0, 0, false
 	}
-	seq, ok := canonical(id[dash+1:])
+	seq, ok = canonical(id[dash+1:])
 	if !ok || seq < 0 {
-		return p, false
+		return nil, 0, 0, false
 	}
 	rest := line[sp+1:]
 	sp2 := bytes.IndexByte(rest, ' ')
@@ -71,28 +80,46 @@ func Parse(line []byte) (p Parsed, ok bool) {
 	if sp2 >= 0 {
 		ts, padding = rest[:sp2], rest[sp2+1:]
 		if len(padding) == 0 {
-			return p, false
+			return nil, 0, 0, false
 		}
 	}
-	nanos, ok := canonical(ts)
-	if !ok {
-		return p, false
+	if nanos, ok = canonical(ts); !ok {
+		return nil, 0, 0, false
 	}
 	for i, c := range padding {
 		if c != pad(seq, i) {
-			return p, false
+			return nil, 0, 0, false
 		}
 	}
-	return Parsed{Writer: string(id[:dash]), Seq: seq, Nanos: nanos, Size: len(line)}, true
+	return id[:dash], seq, nanos, true
 }
 
-// canonical parses a decimal written as strconv.FormatInt writes it (no
-// sign but '-', no leading zeros), so that only lines Line could have
-// written are accepted.
+// canonical parses a decimal written as strconv.FormatInt writes it (an
+// optional '-', no '+', no leading zeros, within int64), so that only lines
+// Line could have written are accepted.
 func canonical(b []byte) (int64, bool) {
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil || strconv.FormatInt(n, 10) != string(b) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 || (b[0] == '0' && (len(b) > 1 || neg)) {
 		return 0, false
 	}
-	return n, true
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if neg {
+		if n > 1<<63 {
+			return 0, false
+		}
+		return -int64(n), true
+	}
+	if n > 1<<63-1 {
+		return 0, false
+	}
+	return int64(n), true
 }
