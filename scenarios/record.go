@@ -37,13 +37,18 @@ func (h *harness) record(end, loadEnd, healed, drainEnd time.Time, drained bool)
 		},
 		Phases: record.Phases{LoadEndMs: h.at(loadEnd), HealMs: h.at(healed), DrainEndMs: h.at(drainEnd), Drained: drained},
 	}
-	if h.sc.Group != "" && p.Collectors > 0 {
-		r.Params["sink group"] = h.sc.Group
-		r.Params["max penalty"] = fmt.Sprintf("%dms", p.MaxPenalty)
-		r.Params["request-timeout"] = fmt.Sprintf("%dms", p.RequestTimeout)
-	}
-	if h.sc.Group != "" && p.Collectors > 0 || p.Collectors > 0 {
+	switch {
+	case h.sc.user != nil:
+		delete(r.Params, "agent channel")
+		r.Params["agent config"] = h.sc.user.agentFile
+		r.Params["collector config"] = h.sc.user.collectorFile
+	case p.Collectors > 0:
 		r.Params["collector channel"] = h.sc.CollectorChannel
+		if h.sc.Group != "" {
+			r.Params["sink group"] = h.sc.Group
+			r.Params["max penalty"] = fmt.Sprintf("%dms", p.MaxPenalty)
+		}
+		r.Params["request-timeout"] = fmt.Sprintf("%dms", p.RequestTimeout)
 	}
 	if h.sc.source() == "taildir" {
 		r.Params["rotate every"] = fmt.Sprintf("%d bytes", p.RotateBytes)
