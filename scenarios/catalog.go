@@ -119,10 +119,13 @@ func init() {
 	s4.Short.Load = 24 * time.Second
 	s4.Nemesis = func(p *Plan) {
 		every := p.Load / 6
-		for i := 0; i < 5; i++ {
+		if p.Long {
+			every = 10 * time.Second
+		}
+		for at := every / 2; at+every/2 < p.Load; at += every {
 			a := fmt.Sprintf("agent%d", 1+p.Rand.IntN(p.Agents))
 			jitter := time.Duration(p.Rand.Int64N(int64(every / 4)))
-			p.Add(Step{Name: "kill-" + a, Target: a, At: time.Duration(i+1)*every - every/2 + jitter, For: every / 3, Fault: kill})
+			p.Add(Step{Name: "kill-" + a, Target: a, At: at + jitter, For: every / 3, Fault: kill})
 		}
 	}
 	s4.Expect = func(r *record.Run) []record.Expectation {
