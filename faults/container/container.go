@@ -259,22 +259,6 @@ func (c *Container) Logs(ctx context.Context) (string, error) {
 	return string(b), err
 }
 
-// WaitLog waits until the container's output, past the first skip bytes,
-// matches re's text (plain substring) and returns the output length.
-func (c *Container) WaitLog(ctx context.Context, skip int, substr string) (int, error) {
-	for {
-		out, err := c.Logs(ctx)
-		if err == nil && len(out) > skip && strings.Contains(out[skip:], substr) {
-			return len(out), nil
-		}
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("%s: no %q in its log: %w", c.spec.Name, substr, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 // Terminate stops and removes the container.
 func (c *Container) Terminate(ctx context.Context) error {
 	return c.c.Terminate(ctx)
