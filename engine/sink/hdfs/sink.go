@@ -77,8 +77,8 @@ type Sink struct {
 	// created again in the same millisecond never reuses a name.
 	lastCounter int64
 	wake        chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
+	stop        chan struct{}
+	done        chan struct{}
 }
 
 var _ sink.Sink = (*Sink)(nil)
