@@ -104,7 +104,12 @@ func (p *props) common(opts *[]kgo.Opt) {
 	if v, ok := p.get("bootstrap.servers"); ok && v != "" {
 		*opts = append(*opts, kgo.SeedBrokers(Brokers(v)...))
 	}
-	p.millis("metadata.max.age.ms", func(d time.Duration) { *opts = append(*opts, kgo.MetadataMaxAge(d)) })
+	p.millis("metadata.max.age.ms", func(d time.Duration) {
+		// franz-go also rate-limits refreshes to one per 5 s, which is what
+		// bounds how fast a failing batch gives up; a shorter max age
+		// lowers that floor too.
+		*opts = append(*opts, kgo.MetadataMaxAge(d), kgo.MetadataMinAge(min(d, 5*time.Second)))
+	})
 	p.millis("connections.max.idle.ms", func(d time.Duration) { *opts = append(*opts, kgo.ConnIdleTimeout(d)) })
 	p.millis("retry.backoff.ms", func(d time.Duration) {
 		*opts = append(*opts, kgo.RetryBackoffFn(func(int) time.Duration { return d }))

@@ -59,6 +59,9 @@ type Config struct {
 	Capacity int
 	// TransactionCapacity bounds one transaction (0: unbounded, as in Flume).
 	TransactionCapacity int
+	// CommitTimeout bounds an offset commit (the consumer's
+	// default.api.timeout.ms, which bounds Java's commitSync).
+	CommitTimeout time.Duration
 }
 
 // ParseConfig reads Flume's Kafka channel keys.
@@ -126,6 +129,16 @@ func ParseConfig(r *config.Reader) (Config, error) {
 	if c.Producer.Acks != flumekafka.AcksAll {
 		r.Notef(config.Warning, "kafka.producer.acks", "kafka-acks", "set kafka.producer.acks = all",
 			"acks=%s: a put can be acknowledged before every in-sync replica has it, so a broker failure can lose events the source was told are safe", c.Producer.Acks)
+	}
+	c.CommitTimeout = 60 * time.Second
+	if v, ok := cons["default.api.timeout.ms"]; ok {
+		delete(cons, "default.api.timeout.ms")
+		ms, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || ms <= 0 {
+			r.Errorf("kafka.consumer.default.api.timeout.ms", "%q is not a positive number of milliseconds", v)
+		} else {
+			c.CommitTimeout = time.Duration(ms) * time.Millisecond
+		}
 	}
 	c.ConsumerOpts = flumekafka.ConsumerOpts(r, "kafka.consumer.", cons, "earliest")
 	c.Capacity = r.Int("capacity", 0)
@@ -730,7 +743,11 @@ func (t *txn) commitTakes(cl *kgo.Client) error {
 	if len(offs) == 0 {
 		return nil // the partitions moved to another member, which re-delivers
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	timeout := c.cfg.CommitTimeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := c.clk.Now()
 	var cerr error

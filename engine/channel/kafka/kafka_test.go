@@ -1,14 +1,23 @@
 package kafka
 
 import (
+	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/engine/channel"
 	"github.com/sluicehq/sluice/engine/channel/channeltest"
 	"github.com/sluicehq/sluice/engine/config"
+	"github.com/sluicehq/sluice/engine/event"
+	"github.com/sluicehq/sluice/engine/flumekafka"
 	"github.com/sluicehq/sluice/engine/flumekafka/kafkatest"
 )
 
@@ -56,4 +65,177 @@ func TestContract(t *testing.T) {
 			return newChannel(t, c.Addrs, "capacity", strconv.Itoa(k.cfg.Capacity), "transactionCapacity", strconv.Itoa(k.cfg.TransactionCapacity))
 		},
 	})
+}
+
+func TestConfig(t *testing.T) {
+	r := reader("brokerList", "h1:9092", "topic", "t", "groupId", "g", "readSmallestOffset", "false",
+		"pollTimeout", "100", "zookeeperConnect", "zk:2181", "kafka.producer.acks", "1", "parseAsFlumeEvent", "false")
+	cfg, err := ParseConfig(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Topic != "t" || cfg.Group != "g" || cfg.ParseAsFlumeEvent || cfg.PollTimeout != 500*time.Millisecond {
+		t.Fatalf("%+v", cfg)
+	}
+	rules := map[string]bool{}
+	for _, n := range r.Notes() {
+		rules[n.Rule] = true
+	}
+	for _, want := range []string{"deprecated-key", "kafka-polltimeout", "kafka-acks"} {
+		if !rules[want] {
+			t.Errorf("no %s finding: %v", want, rules)
+		}
+	}
+	if u := r.Unused(); len(u) != 0 {
+		t.Errorf("unread keys %v", u)
+	}
+	cfg, err = ParseConfig(reader("kafka.bootstrap.servers", "h:1"))
+	if err != nil || cfg.Topic != "flume-channel" || cfg.Group != "flume" || !cfg.ParseAsFlumeEvent || cfg.Producer.Acks != flumekafka.AcksAll {
+		t.Fatalf("defaults %+v %v", cfg, err)
+	}
+	if _, err := ParseConfig(reader("kafka.topic", "x")); err == nil || !strings.Contains(err.Error(), "kafka.bootstrap.servers") {
+		t.Fatalf("missing servers: %v", err)
+	}
+}
+
+// Events put through the channel are Flume's Avro events on the topic, so
+// a Java Flume agent (or the Kafka source) reads them back with headers.
+func TestTopicHoldsFlumeEvents(t *testing.T) {
+	c := kafkatest.New(t, 1, 1, "buf")
+	ch := newChannel(t, c.Addrs)
+	if err := ch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Stop()
+	channeltest.Put(t, ch, []event.Event{{Headers: map[string]string{"h": "v", "key": "k"}, Body: []byte("body")}})
+	recs := c.Read(t, "buf", true)
+	if len(recs) != 1 || recs[0].Event.Headers["h"] != "v" || string(recs[0].Event.Body) != "body" || string(recs[0].Key) != "k" {
+		t.Fatalf("%+v", recs)
+	}
+}
+
+// A cluster refusing produces makes the put commit fail (the source
+// retries); a cluster refusing offset commits makes the take commit fail
+// and the rollback returns the events. Nothing is lost once it heals.
+func TestFaults(t *testing.T) {
+	c := kafkatest.New(t, 3, 1, "buf")
+	ch := newChannel(t, c.Addrs, "kafka.producer.delivery.timeout.ms", "1000", "kafka.producer.request.timeout.ms", "1000",
+		"kafka.consumer.default.api.timeout.ms", "1000", "kafka.producer.metadata.max.age.ms", "1000")
+	if err := ch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Stop()
+	f := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicas, Count: -1})
+	tx, _ := ch.Begin()
+	tx.Put(evs("f", 0, 5))
+	start := time.Now()
+	if err := tx.Commit(); err == nil {
+		t.Fatal("put committed while Kafka refused every produce")
+	}
+	t.Logf("put commit failed after %v", time.Since(start))
+	tx.Rollback()
+	f.Remove()
+	channeltest.Put(t, ch, evs("f", 0, 5))
+
+	tx, _ = ch.Begin()
+	got, err := tx.Take(5)
+	if err != nil || len(got) != 5 {
+		t.Fatalf("take %d %v", len(got), err)
+	}
+	f = c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.OffsetCommit}, Err: kerr.CoordinatorNotAvailable, Count: -1})
+	if err := tx.Commit(); err == nil {
+		t.Fatal("take committed while offset commits fail")
+	}
+	tx.Rollback()
+	f.Remove()
+	again := channeltest.Take(t, ch, 10)
+	if len(again) != 5 || string(again[0].Body) != "f-0" {
+		t.Fatalf("after rollback: %d events", len(again))
+	}
+}
+
+// Producers and consumers run while partition leaders move around the
+// cluster: every event put is taken at least once; duplicates are counted.
+func TestLeaderMovesUnderLoad(t *testing.T) {
+	c := kafkatest.New(t, 3, 3, "buf")
+	ch := newChannel(t, c.Addrs, "kafka.pollTimeout", "200")
+	if err := ch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Stop()
+	ctx, stop := context.WithCancel(context.Background())
+	var movers sync.WaitGroup
+	movers.Add(1)
+	go func() {
+		defer movers.Done()
+		for i := 0; ctx.Err() == nil; i++ {
+			c.MoveTopicPartition("buf", int32(i%3), int32((i/3)%3))
+			h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Observe: true, Count: -1})
+			h.Wait(ctx, 1)
+			h.Remove()
+		}
+	}()
+	const producers, per, batch = 3, 400, 20
+	var wg sync.WaitGroup
+	for p := 0; p < producers; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			for i := 0; i < per; {
+				tx, err := ch.Begin()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				tx.Put(evs("p"+strconv.Itoa(p), i, batch))
+				if err := tx.Commit(); err != nil {
+					tx.Rollback()
+					continue // retried, as a source does
+				}
+				i += batch
+			}
+		}(p)
+	}
+	wg.Wait()
+	seen := map[string]int{}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(seen) < producers*per && time.Now().Before(deadline) {
+		tx, err := ch.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tx.Take(50)
+		if err != nil {
+			tx.Rollback()
+			continue
+		}
+		if err := tx.Commit(); err != nil {
+			tx.Rollback()
+			continue
+		}
+		for _, e := range got {
+			seen[string(e.Body)]++
+		}
+	}
+	stop()
+	movers.Wait()
+	dups := 0
+	for p := 0; p < producers; p++ {
+		for i := 0; i < per; i++ {
+			n := seen[fmt.Sprintf("p%d-%d", p, i)]
+			if n == 0 {
+				t.Fatalf("p%d-%d lost", p, i)
+			}
+			dups += n - 1
+		}
+	}
+	t.Logf("%d events through a channel with moving leaders: 0 lost, %d duplicates", producers*per, dups)
+}
+
+func evs(prefix string, from, n int) []event.Event {
+	out := make([]event.Event, n)
+	for i := range out {
+		out[i] = event.Event{Body: []byte(prefix + "-" + strconv.Itoa(from+i))}
+	}
+	return out
 }

@@ -286,7 +286,7 @@ func TestOutageRollsBackThenHeals(t *testing.T) {
 	ch := memChannel(t)
 	s, reg := newSink(t, ch, "kafka.bootstrap.servers", strings.Join(c.Addrs, ","), "kafka.topic", "t",
 		"flumeBatchSize", "50", "kafka.producer.acks", "all", "kafka.producer.delivery.timeout.ms", "1500",
-		"kafka.producer.request.timeout.ms", "1000")
+		"kafka.producer.request.timeout.ms", "1000", "kafka.producer.metadata.max.age.ms", "1000")
 	put(t, ch, evs("e", 0, 120)...)
 	f := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicas, Count: -1})
 	for i := 0; i < 2; i++ {
