@@ -9,4 +9,5 @@ import (
 	_ "github.com/sluicehq/sluice/engine/selector"
 	_ "github.com/sluicehq/sluice/engine/sink/hdfs"
 	_ "github.com/sluicehq/sluice/engine/sink/kafka"
+	_ "github.com/sluicehq/sluice/engine/source/kafka"
 )
