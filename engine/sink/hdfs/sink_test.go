@@ -661,3 +661,39 @@ func TestRealNameNode(t *testing.T) {
 	}
 	rfs.c.RemoveAll(dir)
 }
+
+// BenchmarkProcess measures events/s of a 1000-event batch written to a
+// file:// directory with an fsync per batch.
+func BenchmarkProcess(b *testing.B) {
+	dir := b.TempDir()
+	cfg, err := ParseConfig(reader("hdfs.path", "file://"+dir+"/%Y%m%d", "hdfs.fileType", "DataStream", "hdfs.batchSize", "1000",
+		"hdfs.rollSize", "67108864", "hdfs.rollCount", "0", "hdfs.rollInterval", "0"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	mc := memory.DefaultConfig()
+	mc.Capacity, mc.TransactionCapacity, mc.KeepAlive = 2000, 1000, 0
+	ch := memory.New("c1", mc, nil, nil, nil)
+	ch.Start()
+	defer ch.Stop()
+	s, _ := New("h1", cfg, ch, registry.Env{FS: vfs.OS{}})
+	s.Start(context.Background())
+	defer s.Stop(context.Background())
+	batch := make([]event.Event, 1000)
+	body := []byte(strings.Repeat("x", 200))
+	for i := range batch {
+		batch[i] = ev(t0, "", "id", strconv.Itoa(i))
+		batch[i].Body = body
+	}
+	b.SetBytes(int64(len(body) * len(batch)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tx, _ := ch.Begin()
+		tx.Put(batch)
+		tx.Commit()
+		if _, err := s.Process(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "events/s")
+}

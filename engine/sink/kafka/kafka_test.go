@@ -412,3 +412,26 @@ func checkAll(t *testing.T, recs []flumekafka.Record, prefix string, n int) map[
 	}
 	return seen
 }
+
+// BenchmarkProcess measures events/s of 1000-event batches into a
+// three-broker kfake cluster with acks=all.
+func BenchmarkProcess(b *testing.B) {
+	c := kafkatest.New(b, 3, 6, "bench")
+	ch := memChannel(b)
+	s, _ := newSink(b, ch, "kafka.bootstrap.servers", strings.Join(c.Addrs, ","), "kafka.topic", "bench",
+		"flumeBatchSize", "1000", "kafka.producer.acks", "all")
+	batch := make([]event.Event, 1000)
+	body := []byte(strings.Repeat("x", 200))
+	for i := range batch {
+		batch[i] = event.Event{Headers: map[string]string{"id": strconv.Itoa(i)}, Body: body}
+	}
+	b.SetBytes(int64(len(body) * len(batch)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		put(b, ch, batch...)
+		if _, err := s.Process(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "events/s")
+}
