@@ -76,6 +76,9 @@ func DecodeEvent(b []byte) (event.Event, error) {
 		if n < 0 {
 			n = -n
 			d.long() // block size in bytes, unused
+			if n < 0 { // -MinInt64
+				return event.Event{}, fmt.Errorf("%w: header block count out of range", ErrCorrupt)
+			}
 		}
 		// Each entry takes at least two bytes (two empty strings).
 		if n > int64(len(d.b)-d.off)/2 {

@@ -191,6 +191,11 @@ func ProducerOpts(r *config.Reader, prefix string, m map[string]string, def Acks
 	}
 	if !idempotent {
 		opts = append(opts, kgo.DisableIdempotentWrite())
+	} else {
+		// A batch must fail within delivery.timeout.ms, so a failover group
+		// can switch, even when a broker vanished with a request in flight;
+		// the price is a possible duplicate when the batch is retried.
+		opts = append(opts, kgo.AllowIdempotentProduceCancellation())
 	}
 	p.millis("linger.ms", func(d time.Duration) { opts = append(opts, kgo.ProducerLinger(d)) })
 	if v, ok := p.get("compression.type"); ok {

@@ -41,7 +41,7 @@ func (c *Cluster) Read(t testing.TB, topic string, flumeFormat bool) []flumekafk
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	recs, err := flumekafka.ReadTopic(ctx, c.Addrs, topic, flumeFormat)
+	recs, err := flumekafka.ReadTopic(ctx, c.ListenAddrs(), topic, flumeFormat)
 	if err != nil {
 		t.Fatalf("read topic %s: %v", topic, err)
 	}
