@@ -5,9 +5,14 @@ package kafkatest
 
 import (
 	"context"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sluicehq/sluice/engine/flumekafka"
@@ -47,3 +52,71 @@ func (c *Cluster) Read(t testing.TB, topic string, flumeFormat bool) []flumekafk
 	}
 	return recs
 }
+
+// Proxied is a one-broker cluster reachable only through a toxiproxy proxy:
+// the broker advertises the proxy's address, so every connection a client
+// makes (bootstrap and after metadata) crosses it, and toxics on Proxy
+// black-hole, slow or reset the network between clients and the broker.
+type Proxied struct {
+	*Cluster
+	Proxy *toxiproxy.Proxy
+}
+
+// NewProxied starts a one-broker cluster behind an in-process toxiproxy.
+func NewProxied(t testing.TB, partitions int32, topics ...string) *Proxied {
+	t.Helper()
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	var proxy *toxiproxy.Proxy
+	listen := func(network, address string) (net.Listener, error) {
+		ln, err := net.Listen(network, "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		proxy = toxiproxy.NewProxy(srv, "kafka", "127.0.0.1:0", ln.Addr().String())
+		if err := proxy.Start(); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		addr, err := net.ResolveTCPAddr("tcp", proxy.Listen)
+		if err != nil {
+			ln.Close()
+			proxy.Stop()
+			return nil, err
+		}
+		return advertised{Listener: ln, addr: addr}, nil
+	}
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.ListenFn(listen), kfake.AllowAutoTopicCreation()}
+	if len(topics) > 0 {
+		opts = append(opts, kfake.SeedTopics(partitions, topics...))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		proxy.Stop()
+	})
+	return &Proxied{Cluster: &Cluster{Cluster: c, Addrs: c.ListenAddrs()}, Proxy: proxy}
+}
+
+// Toxic adds a toxic (toxiproxy's JSON form, e.g.
+// {"name":"bh","type":"timeout","stream":"downstream","attributes":{"timeout":0}})
+// and returns a func removing it.
+func (p *Proxied) Toxic(t testing.TB, json string) func() {
+	t.Helper()
+	w, err := p.Proxy.Toxics.AddToxicJson(strings.NewReader(json))
+	if err != nil {
+		t.Fatalf("add toxic %s: %v", json, err)
+	}
+	return func() { p.Proxy.Toxics.RemoveToxic(context.Background(), w.Name) }
+}
+
+// advertised is a listener that reports another address (the proxy's),
+// which is what kfake advertises to clients.
+type advertised struct {
+	net.Listener
+	addr net.Addr
+}
+
+func (a advertised) Addr() net.Addr { return a.addr }

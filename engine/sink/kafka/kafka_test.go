@@ -435,3 +435,56 @@ func BenchmarkProcess(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "events/s")
 }
+
+// Network faults between the sink and a broker behind toxiproxy: a black
+// hole (packets vanish, connections stay open) and connection resets. Each
+// failed batch returns an error within delivery.timeout.ms plus franz-go's
+// refresh floor (so a failover group can switch), the channel keeps the
+// batch, and after the network heals every event arrives.
+func TestNetworkFaultsThroughToxiproxy(t *testing.T) {
+	p := kafkatest.NewProxied(t, 2, "t")
+	ch := memChannel(t)
+	s, _ := newSink(t, ch, "kafka.bootstrap.servers", p.Addrs[0], "kafka.topic", "t", "flumeBatchSize", "50",
+		"kafka.producer.acks", "all", "kafka.producer.delivery.timeout.ms", "2000", "kafka.producer.request.timeout.ms", "1000",
+		"kafka.producer.metadata.max.age.ms", "1000")
+	put(t, ch, evs("n", 0, 50)...)
+	drain(t, s, ch) // connected and healthy
+	faults := []struct{ name, toxic string }{
+		{"blackhole", `{"name":"blackhole","type":"timeout","stream":"downstream","attributes":{"timeout":0}}`},
+		{"reset", `{"name":"reset","type":"reset_peer","stream":"upstream","attributes":{"timeout":0}}`},
+	}
+	for _, f := range faults {
+		heal := p.Toxic(t, f.toxic)
+		put(t, ch, evs(f.name, 0, 100)...)
+		start := time.Now()
+		_, err := s.Process(context.Background())
+		took := time.Since(start)
+		if err == nil {
+			t.Fatalf("%s: batch committed through a dead network", f.name)
+		}
+		if took > 15*time.Second {
+			t.Fatalf("%s: the failed batch took %v; a failover group would wait that long", f.name, took)
+		}
+		if ch.Len() != 100 {
+			t.Fatalf("%s: channel holds %d, want 100", f.name, ch.Len())
+		}
+		t.Logf("%s: batch failed after %v: %v", f.name, took.Round(time.Millisecond), err)
+		heal()
+		drain(t, s, ch)
+	}
+	seen := map[string]int{}
+	for _, r := range p.Read(t, "t", false) {
+		seen[string(r.Event.Body)]++
+	}
+	for _, prefix := range []string{"n", "blackhole", "reset"} {
+		n := 100
+		if prefix == "n" {
+			n = 50
+		}
+		for i := 0; i < n; i++ {
+			if seen[fmt.Sprintf("%s-%d", prefix, i)] == 0 {
+				t.Fatalf("%s-%d lost", prefix, i)
+			}
+		}
+	}
+}
