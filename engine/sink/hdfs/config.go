@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	// hdfs.timeZone must resolve in a FROM scratch container, which has no
+	// zoneinfo files.
+	_ "time/tzdata"
 
 	"github.com/sluicehq/sluice/engine/config"
 	"github.com/sluicehq/sluice/engine/escape"

@@ -65,7 +65,9 @@ func newRig(t *testing.T, fsys vfs.FS, kv ...string) *rig {
 	if err != nil {
 		t.Fatalf("ParseConfig: %v", err)
 	}
-	cfg.TimeZone = time.UTC
+	if !has["hdfs.timeZone"] {
+		cfg.TimeZone = time.UTC
+	}
 	clk := clock.NewManual(t0)
 	mc := memory.DefaultConfig()
 	mc.Capacity, mc.TransactionCapacity, mc.KeepAlive = 100000, 1000, 0
@@ -235,6 +237,31 @@ func TestEscapesBucketing(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("buckets:\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestTimeZoneAndLocalTimeStamp(t *testing.T) {
+	// 14:07 UTC is 23:07 in Tokyo.
+	r := newRig(t, nil, "hdfs.path", "file:///store/%Y%m%d/%H", "hdfs.timeZone", "Asia/Tokyo")
+	r.put(t, ev(t0, "a"))
+	r.process(t)
+	for p := range r.files(t) {
+		if !strings.HasPrefix(p, "/store/20260305/23/") {
+			t.Fatalf("Tokyo bucket: %s", p)
+		}
+	}
+	// useLocalTimeStamp buckets by the sink's clock, whatever the header says.
+	r = newRig(t, nil, "hdfs.path", "file:///store/%Y%m%d/%H%M", "hdfs.useLocalTimeStamp", "true")
+	r.clk.Advance(26 * time.Hour)
+	r.put(t, ev(t0, "b"))
+	r.process(t)
+	for p := range r.files(t) {
+		if !strings.HasPrefix(p, "/store/20260306/1607/") {
+			t.Fatalf("local-time bucket: %s", p)
+		}
+	}
+	if v := r.counter(t, "EventMissingTimestampCount"); v != "0" {
+		t.Fatalf("useLocalTimeStamp counted a missing timestamp: %s", v)
 	}
 }
 
