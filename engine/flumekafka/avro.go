@@ -75,7 +75,7 @@ func DecodeEvent(b []byte) (event.Event, error) {
 		}
 		if n < 0 {
 			n = -n
-			d.long() // block size in bytes, unused
+			d.long()   // block size in bytes, unused
 			if n < 0 { // -MinInt64
 				return event.Event{}, fmt.Errorf("%w: header block count out of range", ErrCorrupt)
 			}

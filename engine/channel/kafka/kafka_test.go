@@ -3,11 +3,11 @@ package kafka
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
