@@ -395,3 +395,81 @@ func TestPipelineThroughBrokerOutage(t *testing.T) {
 	t.Logf("broker outages and leader moves: %d events, 0 lost, %d duplicated (sink drained %s from the channel), %d failed puts retried, %d failed sink batches",
 		producers*per, dups, drained, putErrs, sinkErrs)
 }
+
+// Two agents share one channel topic and consumer group, as collectors that
+// spread buffering over a Kafka cluster do. Both take while one of them
+// stops half-way (its partitions move to the other in a rebalance, with
+// takes in flight): every event put is taken at least once.
+func TestTwoMembersRebalance(t *testing.T) {
+	c := kafkatest.New(t, 1, 4, "buf")
+	a := newChannel(t, c.Addrs, "kafka.pollTimeout", "200")
+	b := newChannel(t, c.Addrs, "kafka.pollTimeout", "200")
+	for _, ch := range []*Channel{a, b} {
+		if err := ch.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer a.Stop()
+	const total = 2000
+	for i := 0; i < total; i += 100 {
+		channeltest.Put(t, a, evs("r", i, 100))
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	take := func(ch *Channel, rollbackEvery int) int {
+		tx, err := ch.Begin()
+		if err != nil {
+			return -1
+		}
+		got, err := tx.Take(30)
+		if err != nil {
+			tx.Rollback()
+			return -1
+		}
+		if rollbackEvery > 0 && len(got) > 0 && len(got)%rollbackEvery == 0 {
+			tx.Rollback()
+			return 0
+		}
+		if err := tx.Commit(); err != nil {
+			tx.Rollback()
+			return 0
+		}
+		mu.Lock()
+		for _, e := range got {
+			seen[string(e.Body)]++
+		}
+		mu.Unlock()
+		return len(got)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // member b takes a while, then leaves with a take in flight
+		defer wg.Done()
+		for i := 0; i < 10; i++ {
+			take(b, 7)
+		}
+		tx, _ := b.Begin()
+		tx.Take(30) // never committed: must be re-delivered to a
+		b.Stop()
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		take(a, 0)
+		mu.Lock()
+		n := len(seen)
+		mu.Unlock()
+		if n == total {
+			break
+		}
+	}
+	wg.Wait()
+	dups := 0
+	for i := 0; i < total; i++ {
+		k := seen[fmt.Sprintf("r-%d", i)]
+		if k == 0 {
+			t.Fatalf("r-%d never taken (%d of %d seen)", i, len(seen), total)
+		}
+		dups += k - 1
+	}
+	t.Logf("two members, one leaving mid-take: %d events, 0 lost, %d taken twice", total, dups)
+}
