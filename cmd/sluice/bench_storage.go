@@ -113,6 +113,13 @@ func drainRun(s sink.Sink, ch channel.Channel) (time.Duration, error) {
 }
 
 func report(stdout io.Writer, name string, f storageFlags, times []time.Duration) {
+	if len(f.extra) > 0 {
+		var kv []string
+		for i := 0; i+1 < len(f.extra); i += 2 {
+			kv = append(kv, f.extra[i]+"="+f.extra[i+1])
+		}
+		name += " [" + strings.Join(kv, ",") + "]"
+	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	med := times[len(times)/2]
 	eps := float64(f.events) / med.Seconds()
