@@ -488,3 +488,33 @@ func TestNetworkFaultsThroughToxiproxy(t *testing.T) {
 		}
 	}
 }
+
+// Producer properties are applied: compressed, lingering batches arrive
+// intact, and a record over max.request.size fails the batch (rolled back)
+// instead of vanishing.
+func TestProducerProperties(t *testing.T) {
+	c := kafkatest.New(t, 1, 1, "t")
+	for _, codec := range []string{"gzip", "snappy", "lz4", "zstd"} {
+		ch := memChannel(t)
+		s, _ := newSink(t, ch, "kafka.bootstrap.servers", c.Addrs[0], "kafka.topic", "t", "kafka.producer.acks", "all",
+			"kafka.producer.compression.type", codec, "kafka.producer.linger.ms", "20")
+		put(t, ch, evs(codec, 0, 200)...)
+		drain(t, s, ch)
+	}
+	seen := map[string]int{}
+	for _, r := range c.Read(t, "t", false) {
+		seen[string(r.Event.Body)]++
+	}
+	if len(seen) != 800 {
+		t.Fatalf("%d distinct records, want 800", len(seen))
+	}
+	ch := memChannel(t)
+	s, _ := newSink(t, ch, "kafka.bootstrap.servers", c.Addrs[0], "kafka.topic", "t", "kafka.producer.max.request.size", "2048")
+	put(t, ch, event.Event{Body: []byte(strings.Repeat("x", 4096))})
+	if _, err := s.Process(context.Background()); err == nil {
+		t.Fatal("a record over max.request.size was reported delivered")
+	}
+	if ch.Len() != 1 {
+		t.Fatal("the oversized event left the channel")
+	}
+}
