@@ -59,6 +59,9 @@ type Config struct {
 	Capacity int
 	// TransactionCapacity bounds one transaction (0: unbounded, as in Flume).
 	TransactionCapacity int
+	// ResetEarliest: a partition without a committed offset is read from
+	// its start (auto.offset.reset = earliest, Flume's channel default).
+	ResetEarliest bool
 	// CommitTimeout bounds an offset commit (the consumer's
 	// default.api.timeout.ms, which bounds Java's commitSync).
 	CommitTimeout time.Duration
@@ -140,6 +143,8 @@ func ParseConfig(r *config.Reader) (Config, error) {
 			c.CommitTimeout = time.Duration(ms) * time.Millisecond
 		}
 	}
+	c.ResetEarliest = !strings.EqualFold(strings.TrimSpace(cons["auto.offset.reset"]), "latest") &&
+		!strings.EqualFold(strings.TrimSpace(cons["auto.offset.reset"]), "none")
 	c.ConsumerOpts = flumekafka.ConsumerOpts(r, "kafka.consumer.", cons, "earliest")
 	c.Capacity = r.Int("capacity", 0)
 	c.TransactionCapacity = r.Int("transactionCapacity", 0)
@@ -168,7 +173,8 @@ type Channel struct {
 	commMs  *metrics.Counter // KafkaCommitTimer
 	rolls   *metrics.Counter // RollbackCount
 
-	pollMu sync.Mutex // one poll at a time
+	pollMu sync.Mutex     // one poll at a time
+	probes sync.WaitGroup // running probe goroutines
 
 	mu       sync.Mutex
 	cl       *kgo.Client
@@ -187,9 +193,10 @@ type Channel struct {
 
 // partState tracks one assigned partition.
 type partState struct {
-	gen  int   // bumped when the partition is revoked
-	next int64 // offset after the last record fetched; -1 unknown
-	end  int64 // highest end offset known (high watermark, own produce)
+	gen    int   // bumped when the partition is revoked
+	next   int64 // offset after the last record fetched; -1 unknown
+	end    int64 // highest end offset known (high watermark, own produce)
+	probed bool  // probe has run for it
 }
 
 var _ channel.Channel = (*Channel)(nil)
@@ -282,17 +289,78 @@ func (c *Channel) Stop() error {
 	if cl != nil {
 		cl.Close()
 	}
+	c.probes.Wait()
 	c.counter.Stop()
 	return nil
 }
 
-func (c *Channel) assignedCb(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+func (c *Channel) assignedCb(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.assigned = true
+	var fresh []int32
 	for _, p := range m[c.cfg.Topic] {
 		if _, ok := c.parts[p]; !ok {
 			c.parts[p] = &partState{next: -1}
+			fresh = append(fresh, p)
+		}
+	}
+	if len(fresh) > 0 {
+		c.probes.Add(1)
+		go c.probe(ctx, cl, fresh)
+	}
+}
+
+// probe learns where newly assigned partitions start (the group's
+// committed offset, or the reset position) and end, so that a take knows
+// whether records are on the way before the first fetch answers. It runs
+// on the client's context, which Close cancels.
+func (c *Channel) probe(ctx context.Context, cl *kgo.Client, parts []int32) {
+	defer c.probes.Done()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, c.cfg.Topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	var starts kadm.ListedOffsets
+	if err == nil {
+		starts, err = adm.ListStartOffsets(ctx, c.cfg.Topic)
+	}
+	var committed kadm.OffsetResponses
+	if err == nil {
+		committed, err = adm.FetchOffsets(ctx, c.cfg.Group)
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			err = nil
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range parts {
+		st, ok := c.parts[p]
+		if !ok || st.next >= 0 {
+			continue // revoked, or fetched already
+		}
+		st.probed = true
+		if err != nil {
+			continue
+		}
+		end, ok := ends.Lookup(c.cfg.Topic, p)
+		if !ok || end.Err != nil {
+			continue
+		}
+		from := end.Offset // auto.offset.reset = latest or none
+		if o, ok := committed.Lookup(c.cfg.Topic, p); ok && o.Err == nil && o.At >= 0 {
+			from = o.At
+		} else if c.cfg.ResetEarliest {
+			if s, ok := starts.Lookup(c.cfg.Topic, p); ok && s.Err == nil {
+				from = s.Offset
+			}
+		}
+		st.end = max(st.end, end.Offset)
+		if from >= end.Offset {
+			st.next = end.Offset // nothing to fetch yet
 		}
 	}
 }
@@ -594,6 +662,9 @@ func (c *Channel) pendingLocked() bool {
 		return true
 	}
 	for _, st := range c.parts {
+		if st.next < 0 && !st.probed {
+			return true // where it starts is not known yet
+		}
 		if st.end > 0 && (st.next < 0 || st.next < st.end) {
 			return true
 		}
