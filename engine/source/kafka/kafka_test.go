@@ -45,10 +45,7 @@ func newSource(t testing.TB, ch channel.Channel, kv ...string) (*Source, *metric
 	if err != nil {
 		t.Fatal(err)
 	}
-	sel, err := selector.NewReplicating([]channel.Channel{ch}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sel, _ := selector.NewReplicating([]channel.Channel{ch}, nil)
 	reg := metrics.NewRegistry(nil)
 	s := New("r1", cfg, &source.ChannelProcessor{Selector: sel}, nil, reg, nil)
 	if err := s.Start(context.Background()); err != nil {
