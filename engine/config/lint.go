@@ -437,9 +437,11 @@ func rpcSource(s *Component) bool {
 }
 
 // stampsItself reports whether a source type sets the timestamp header on
-// its own (the syslog sources do, from the message's date).
+// its own (the syslog sources do, from the message's date; the Kafka source
+// adds the time of reading to every event that lacks one).
 func stampsItself(s *Component) bool {
-	return typeIs(s, "syslogtcp") || typeIs(s, "syslogudp") || typeIs(s, "multiport_syslogtcp")
+	return typeIs(s, "syslogtcp") || typeIs(s, "syslogudp") || typeIs(s, "multiport_syslogtcp") ||
+		typeIs(s, "org.apache.flume.source.kafka.KafkaSource")
 }
 
 // hdfsTimestampKey returns the key of an HDFS sink whose path or file

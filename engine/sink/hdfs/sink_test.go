@@ -582,7 +582,7 @@ func TestConfigErrors(t *testing.T) {
 		kv   []string
 		want string
 	}{
-		{[]string{}, "hdfs.path is required"},
+		{[]string{}, "hdfs.path: is required"},
 		{[]string{"hdfs.path", "s3://b/x"}, "scheme s3"},
 		{[]string{"hdfs.path", "relative/dir"}, "absolute"},
 		{[]string{"hdfs.path", "/x", "hdfs.fileType", "DataStream", "hdfs.codeC", "gzip"}, "CompressedStream"},
