@@ -115,10 +115,9 @@ func ParseConfig(r *config.Reader) (Config, error) {
 			r.Notef(config.Note, k, "deprecated-key", "remove it", "%s is ignored: offsets live in Kafka (as in Flume 1.10+)", k)
 		}
 	}
-	if r.Has("pollTimeout") {
-		r.Notef(config.Warning, "pollTimeout", "kafka-polltimeout", "rename it to kafka.pollTimeout",
-			"Flume's Kafka channel reads kafka.pollTimeout; pollTimeout (as its user guide spells it) is ignored, as in Flume")
-	}
+	// pollTimeout (the user guide's spelling) is ignored, as in Flume; the
+	// config lint says so (rule ignored-key).
+	r.Use("pollTimeout")
 	c.ParseAsFlumeEvent = r.Bool("parseAsFlumeEvent", true)
 	c.PollTimeout = r.Millis("kafka.pollTimeout", 500*time.Millisecond)
 	if c.PollTimeout <= 0 {

@@ -86,7 +86,7 @@ func TestConfig(t *testing.T) {
 	for _, n := range r.Notes() {
 		rules[n.Rule] = true
 	}
-	for _, want := range []string{"deprecated-key", "kafka-polltimeout", "kafka-acks"} {
+	for _, want := range []string{"deprecated-key", "kafka-acks"} {
 		if !rules[want] {
 			t.Errorf("no %s finding: %v", want, rules)
 		}

@@ -140,7 +140,7 @@ func TestConfig(t *testing.T) {
 	for _, n := range r.Notes() {
 		rules[n.Rule+" "+n.Key] = true
 	}
-	for _, want := range []string{"kafka-flumebatchsize a1.sinks.k1.kafka.flumeBatchSize", "deprecated-key a1.sinks.k1.brokerList",
+	for _, want := range []string{"deprecated-key a1.sinks.k1.brokerList",
 		"kafka-property-unsupported a1.sinks.k1.kafka.producer.frobnicate"} {
 		if !rules[want] {
 			t.Errorf("missing finding %q in %v", want, rules)
