@@ -163,7 +163,7 @@ func benchKafkaSink(args []string, stdout, stderr io.Writer) int {
 		}
 		times = append(times, d)
 	}
-	report(stdout, "kafka-sink (3 kfake brokers, 6 partitions, acks=all)", f, times)
+	report(stdout, "kafka-sink (3 kfake brokers, 6 partitions; acks=all unless -set)", f, times)
 	return 0
 }
 
@@ -205,6 +205,6 @@ func benchHDFSSink(args []string, stdout, stderr io.Writer) int {
 		}
 		times = append(times, d)
 	}
-	report(stdout, "hdfs-sink (file://, DataStream, fsync per batch)", f, times)
+	report(stdout, "hdfs-sink (file://, fsync per batch; DataStream unless -set)", f, times)
 	return 0
 }
