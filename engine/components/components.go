@@ -6,4 +6,6 @@ import (
 	_ "github.com/sluicehq/sluice/engine/channel/memory"
 	_ "github.com/sluicehq/sluice/engine/processor"
 	_ "github.com/sluicehq/sluice/engine/selector"
+	_ "github.com/sluicehq/sluice/engine/sink/avro"
+	_ "github.com/sluicehq/sluice/engine/source/avro"
 )
