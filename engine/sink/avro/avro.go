@@ -24,6 +24,7 @@ import (
 	"github.com/sluicehq/sluice/engine/metrics"
 	"github.com/sluicehq/sluice/engine/registry"
 	"github.com/sluicehq/sluice/engine/sink"
+	"github.com/sluicehq/sluice/engine/vfs"
 )
 
 // Config is the avro sink's configuration.
@@ -137,27 +138,38 @@ func (s *Sink) Name() string { return s.name }
 // Counter exposes the sink's counters (tests, benchmarks).
 func (s *Sink) Counter() *metrics.SinkCounter { return s.counter }
 
+// ClientConfig is the avroipc client configuration for cfg; it reads the
+// TLS stores through fs.
+func (c Config) ClientConfig(fs vfs.FS) (avroipc.ClientConfig, error) {
+	cc := avroipc.ClientConfig{
+		Addr:           net.JoinHostPort(c.Hostname, strconv.Itoa(c.Port)),
+		Deflate:        c.Deflate,
+		Level:          c.Level,
+		Layering:       c.Layering,
+		ConnectTimeout: c.ConnectTimeout,
+		RequestTimeout: c.RequestTimeout,
+	}
+	if c.TLS.Enabled {
+		if fs == nil {
+			return cc, fmt.Errorf("no file system to read the truststore from")
+		}
+		t, err := c.TLS.ClientConfig(fs)
+		if err != nil {
+			return cc, err
+		}
+		cc.TLS = t
+	}
+	return cc, nil
+}
+
 // Start reads the TLS stores; the connection is made by Process, so a
 // collector that is down never stops the agent from starting.
 func (s *Sink) Start(ctx context.Context) error {
-	s.clientCfg = avroipc.ClientConfig{
-		Addr:           net.JoinHostPort(s.cfg.Hostname, strconv.Itoa(s.cfg.Port)),
-		Deflate:        s.cfg.Deflate,
-		Level:          s.cfg.Level,
-		Layering:       s.cfg.Layering,
-		ConnectTimeout: s.cfg.ConnectTimeout,
-		RequestTimeout: s.cfg.RequestTimeout,
+	cc, err := s.cfg.ClientConfig(s.env.FS)
+	if err != nil {
+		return fmt.Errorf("avro sink %s: %w", s.name, err)
 	}
-	if s.cfg.TLS.Enabled {
-		if s.env.FS == nil {
-			return fmt.Errorf("avro sink %s: no file system to read the truststore from", s.name)
-		}
-		t, err := s.cfg.TLS.ClientConfig(s.env.FS)
-		if err != nil {
-			return fmt.Errorf("avro sink %s: %w", s.name, err)
-		}
-		s.clientCfg.TLS = t
-	}
+	s.clientCfg = cc
 	s.counter.Start()
 	return nil
 }
