@@ -49,6 +49,7 @@ type Client struct {
 	serverHash  [16]byte // Java's guess: the server speaks our protocol
 	buf         []byte
 	broken      error
+	matches     []Match // handshake replies received, in order
 }
 
 // clientLimits bound replies, which are tiny unless a server misbehaves.
@@ -108,6 +109,15 @@ func (c *Client) Append(ctx context.Context, e event.Event) error {
 // Ping sends a handshake ping (an empty message name) and waits for the
 // handshake reply; it establishes the connection without sending events.
 func (c *Client) Ping(ctx context.Context) error { return c.call(ctx, "", nil) }
+
+// Handshakes returns the handshake replies the server sent, in order: one
+// BOTH is a Java-compatible first round trip; NONE then CLIENT means the
+// server did not recognise Flume's protocol hash.
+func (c *Client) Handshakes() []Match {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Match(nil), c.matches...)
+}
 
 // Established reports whether the Avro handshake has completed.
 func (c *Client) Established() bool {
@@ -190,6 +200,7 @@ func (c *Client) roundTrip(msg string, events []event.Event) error {
 			if err != nil {
 				return fmt.Errorf("handshake reply: %w", err)
 			}
+			c.matches = append(c.matches, hr.Match)
 			if hr.ServerHash != nil {
 				c.serverHash = *hr.ServerHash
 			}

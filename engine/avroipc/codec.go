@@ -61,6 +61,9 @@ func appendEvent(b []byte, e event.Event) []byte {
 type decoder struct {
 	b   []byte
 	off int
+	// keys, when set, interns map keys across the messages of one
+	// connection.
+	keys map[string]string
 }
 
 func (d *decoder) remaining() int { return len(d.b) - d.off }
@@ -182,7 +185,9 @@ func (d *decoder) blockCount(what string, minItem int) (int, error) {
 }
 
 // stringMap reads map<string>; nil when empty, so that header-less events
-// cost no allocation.
+// cost no allocation. Keys go through the decoder's intern table: header
+// keys repeat in every event, and a batch of 1000 events would otherwise
+// allocate 1000 copies of "timestamp".
 func (d *decoder) stringMap(what string) (map[string]string, error) {
 	var m map[string]string
 	for {
@@ -197,17 +202,38 @@ func (d *decoder) stringMap(what string) (map[string]string, error) {
 			m = make(map[string]string, n)
 		}
 		for i := 0; i < n; i++ {
-			k, err := d.string(what + " key")
+			kb, err := d.bytes("map key")
 			if err != nil {
 				return nil, err
 			}
-			v, err := d.string(what + " value")
+			v, err := d.string("map value")
 			if err != nil {
 				return nil, err
 			}
-			m[k] = v
+			m[d.intern(kb)] = v
 		}
 	}
+}
+
+// maxInterned bounds the intern table, so a peer sending random keys costs
+// a bounded amount of memory; keys past it are simply allocated.
+const (
+	maxInterned    = 256
+	maxInternedLen = 64
+)
+
+func (d *decoder) intern(b []byte) string {
+	if d.keys == nil || len(b) > maxInternedLen {
+		return string(b)
+	}
+	if s, ok := d.keys[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(d.keys) < maxInterned {
+		d.keys[s] = s
+	}
+	return s
 }
 
 // bytesMap reads map<bytes> (call and handshake metadata).
@@ -225,11 +251,11 @@ func (d *decoder) bytesMap(what string) (map[string][]byte, error) {
 			m = make(map[string][]byte, n)
 		}
 		for i := 0; i < n; i++ {
-			k, err := d.string(what + " key")
+			k, err := d.string("map key")
 			if err != nil {
 				return nil, err
 			}
-			v, err := d.bytes(what + " value")
+			v, err := d.bytes("map value")
 			if err != nil {
 				return nil, err
 			}

@@ -249,6 +249,7 @@ func (s *Server) serve(c *serverConn) {
 	}
 	established := false
 	var out []byte
+	keys := map[string]string{}
 	for {
 		if !s.setBusy(c, false) {
 			return
@@ -267,7 +268,7 @@ func (s *Server) serve(c *serverConn) {
 		}
 		c.raw.SetReadDeadline(time.Time{})
 		out = newFrame(out)
-		d := decoder{b: payload}
+		d := decoder{b: payload, keys: keys}
 		if !established {
 			req, err := d.handshakeRequest()
 			if err == nil {
