@@ -813,17 +813,23 @@ func TestTLSStores(t *testing.T) {
 }
 
 func TestProtocolAndCipherNames(t *testing.T) {
-	lo, hi, err := protocolRange([]string{"TLSv1.2", "TLSv1.3"}, []string{"SSLv3"})
+	lo, hi, err := protocolRange([]string{"TLSv1.2", "TLSv1.3"}, []string{"SSLv3"}, true)
 	if err != nil || lo != tls.VersionTLS12 || hi != tls.VersionTLS13 {
 		t.Fatalf("range %x-%x %v", lo, hi, err)
 	}
-	if _, _, err := protocolRange(nil, []string{"TLSv1.2", "TLSv1.3"}); err == nil {
+	if lo, hi, _ := protocolRange(nil, nil, true); lo != tls.VersionTLS12 || hi != tls.VersionTLS12 {
+		t.Errorf("server default %x-%x, want TLS 1.2 only (Flume 1.9 clients on Java 11+ fail on TLS 1.3)", lo, hi)
+	}
+	if lo, hi, _ := protocolRange(nil, nil, false); lo != tls.VersionTLS12 || hi != tls.VersionTLS13 {
+		t.Errorf("client default %x-%x, want TLS 1.2-1.3", lo, hi)
+	}
+	if _, _, err := protocolRange(nil, []string{"TLSv1.2", "TLSv1.3"}, false); err == nil {
 		t.Error("excluding every version accepted")
 	}
-	if _, _, err := protocolRange([]string{"TLSv1.1", "TLSv1.3"}, nil); err == nil {
+	if _, _, err := protocolRange([]string{"TLSv1.1", "TLSv1.3"}, nil, false); err == nil {
 		t.Error("a gap in the versions accepted")
 	}
-	if _, _, err := protocolRange([]string{"TLSv9"}, nil); err == nil || !strings.Contains(err.Error(), "TLSv1.2") {
+	if _, _, err := protocolRange([]string{"TLSv9"}, nil, false); err == nil || !strings.Contains(err.Error(), "TLSv1.2") {
 		t.Errorf("unknown protocol: %v", err)
 	}
 	ids, err := cipherSuites([]string{"SSL_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_AES_128_GCM_SHA256"}, nil)

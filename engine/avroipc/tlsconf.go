@@ -84,7 +84,7 @@ func ReadTLSOptions(r *config.Reader, server bool) TLSOptions {
 		o.TrustAll = r.Bool("trust-all-certs", false)
 		o.VerifyHostname = r.Bool("verify-hostname", false)
 	}
-	if _, _, err := protocolRange(o.IncludeProtocols, o.ExcludeProtocols); err != nil {
+	if _, _, err := protocolRange(o.IncludeProtocols, o.ExcludeProtocols, server); err != nil {
 		r.Errorf("include-protocols", "%v", err)
 	}
 	if _, err := cipherSuites(o.IncludeCiphers, o.ExcludeCiphers); err != nil {
@@ -109,10 +109,14 @@ var protocolVersions = []struct {
 
 // protocolRange maps Java protocol names to a Go version range. SSLv3 is
 // always excluded (Go has none); SSLv2Hello is a Java pseudo-protocol and
-// ignored. Without include-protocols the range is TLS 1.2-1.3, what current
-// JDKs enable by default.
-func protocolRange(include, exclude []string) (lo, hi uint16, err error) {
-	on := map[uint16]bool{tls.VersionTLS12: true, tls.VersionTLS13: true}
+// ignored. Without include-protocols a client offers TLS 1.2-1.3, what
+// current JDKs enable; a server offers TLS 1.2 only, because Flume 1.9's
+// Netty 3 TLS client breaks on TLS 1.3 ("Tag mismatch!" on the first reply)
+// when it runs on Java 11 or later, and a collector cannot tell a 1.9 agent
+// from a 1.10 one before the handshake. include-protocols = TLSv1.2 TLSv1.3
+// turns TLS 1.3 on.
+func protocolRange(include, exclude []string, server bool) (lo, hi uint16, err error) {
+	on := map[uint16]bool{tls.VersionTLS12: true, tls.VersionTLS13: !server}
 	valid := "TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 (SSLv3 and SSLv2Hello are accepted and ignored)"
 	lookup := func(n string) (uint16, bool, error) {
 		if n == "SSLv3" || n == "SSLv2Hello" {
@@ -229,8 +233,8 @@ func cipherSuites(include, exclude []string) ([]uint16, error) {
 	return ids, nil
 }
 
-func (o TLSOptions) base() (*tls.Config, error) {
-	lo, hi, err := protocolRange(o.IncludeProtocols, o.ExcludeProtocols)
+func (o TLSOptions) base(server bool) (*tls.Config, error) {
+	lo, hi, err := protocolRange(o.IncludeProtocols, o.ExcludeProtocols, server)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +248,7 @@ func (o TLSOptions) base() (*tls.Config, error) {
 // ServerConfig builds the source's TLS configuration, reading the
 // keystore (and truststore, for client-auth) through fs.
 func (o TLSOptions) ServerConfig(fs vfs.FS) (*tls.Config, error) {
-	cfg, err := o.base()
+	cfg, err := o.base(true)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +277,7 @@ func (o TLSOptions) ServerConfig(fs vfs.FS) (*tls.Config, error) {
 // the server's chain against the truststore (or the system roots) and, by
 // default, not its name.
 func (o TLSOptions) ClientConfig(fs vfs.FS) (*tls.Config, error) {
-	cfg, err := o.base()
+	cfg, err := o.base(false)
 	if err != nil {
 		return nil, err
 	}
