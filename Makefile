@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin/sluice
 PKGS := ./...
 
-.PHONY: build test lint bench run soak fuzz clean
+.PHONY: build test lint bench run soak fuzz clean interop interop-bench
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/sluice
@@ -29,6 +29,15 @@ run: build
 # Long crash, chaos and simulation runs; not part of CI.
 soak:
 	SLUICE_SOAK=1 $(GO) test -race -count=1 -timeout 3h $(PKGS)
+
+# Interop with real Apache Flume; needs FLUME_HOME (scripts/interop.sh says
+# how to get it). Not part of `make test`: CI machines have no Flume.
+interop:
+	bash scripts/interop.sh test
+
+# The avro hop benchmark, straight and through Flume and Sluice relays.
+interop-bench:
+	bash scripts/interop.sh bench
 
 clean:
 	rm -rf bin

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Interop with real Apache Flume (issue 4): `make interop` runs this.
+#
+#   scripts/interop.sh [test]    the interop tests (engine/sink/avro TestInteropWithFlume):
+#                                Sluice avro sink -> Flume avro source -> Flume avro sink ->
+#                                Sluice avro source, plain, deflate, TLS, TLS+deflate
+#   scripts/interop.sh bench     `sluice bench avro` straight, then through a Flume relay
+#                                agent and through a Sluice relay agent with the same config
+#
+# FLUME_HOME must point at an Apache Flume binary distribution (lib/ with Flume's jars, and
+# java on PATH). Ways to get one, outside this repository (never commit Flume's jars):
+#   - the Apache archive: apache-flume-1.9.0-bin.tar.gz (or 1.10.x/1.11.x), unpacked; or
+#   - FLUME_SNAPSHOT=<bare git dir of github.com/eelgame/flume-elasticsearch-sink>: this script
+#     unpacks its apache-flume-1.9.0-bin with only Flume's stock jars (the list is
+#     ../shared/tools/flume-1.9.0-stock-jars.txt; the helper is ../shared/tools/flume-setup.sh)
+#     into FLUME_HOME (default /tmp/flume-home).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-test}
+
+if [[ -z "${FLUME_HOME:-}" || ! -d "${FLUME_HOME}/lib" ]]; then
+  if [[ -n "${FLUME_SNAPSHOT:-}" ]]; then
+    FLUME_HOME=${FLUME_HOME:-/tmp/flume-home}
+    setup=../shared/tools/flume-setup.sh
+    [[ -x "$setup" || -f "$setup" ]] || { echo "interop: $setup not found" >&2; exit 2; }
+    bash "$setup" "$FLUME_SNAPSHOT" "$FLUME_HOME" >/dev/null
+  else
+    echo "interop: set FLUME_HOME to an Apache Flume binary distribution (see the comment at the top of $0)" >&2
+    exit 2
+  fi
+fi
+export FLUME_HOME
+command -v java >/dev/null || { echo "interop: java is not on PATH" >&2; exit 2; }
+version=$(ls "$FLUME_HOME"/lib/flume-ng-core-*.jar 2>/dev/null | sed 's/.*flume-ng-core-\(.*\)\.jar/\1/')
+echo "interop: Apache Flume ${version:-unknown} at $FLUME_HOME; $(java -version 2>&1 | head -1)"
+
+case "$mode" in
+test)
+  go test -count=1 -timeout 15m -run 'TestInteropWithFlume' -v ./engine/sink/avro/
+  ;;
+bench)
+  runs=${RUNS:-5} events=${EVENTS:-1000000}
+  go build -o bin/sluice ./cmd/sluice
+  free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+  wait_port() { for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.2; done; echo "port $1 never opened" >&2; return 1; }
+  relay_conf() { # in out compression
+    cat <<CONF
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = avro
+a1.sources.r1.bind = 127.0.0.1
+a1.sources.r1.port = $1
+a1.sources.r1.channels = c1
+a1.sources.r1.compression-type = $3
+a1.channels.c1.type = memory
+a1.channels.c1.capacity = 100000
+a1.channels.c1.transactionCapacity = 1000
+a1.sinks.k1.type = avro
+a1.sinks.k1.hostname = 127.0.0.1
+a1.sinks.k1.port = $2
+a1.sinks.k1.channel = c1
+a1.sinks.k1.batch-size = 1000
+a1.sinks.k1.compression-type = $3
+CONF
+  }
+  tmp=$(mktemp -d)
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill -9 -- "-$p" 2>/dev/null || kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
+  for comp in none deflate; do
+    flag=""; [[ $comp == deflate ]] && flag="-deflate"
+    echo "== Sluice sink -> Sluice source ($comp)"
+    bin/sluice bench avro -runs "$runs" -events "$events" $flag | tail -1
+    for relay in flume sluice; do
+      in=$(free_port) out=$(free_port)
+      relay_conf "$in" "$out" "$comp" > "$tmp/$relay-$comp.conf"
+      if [[ $relay == flume ]]; then
+        # -Xmx1g, not flume-ng's default -Xmx20m, so the heap is not what limits Flume.
+        setsid java -Xmx1g -cp "$FLUME_HOME/lib/*:$FLUME_HOME/conf" -Dflume.root.logger=WARN,console \
+          org.apache.flume.node.Application --no-reload-conf -n a1 -f "$tmp/$relay-$comp.conf" > "$tmp/$relay-$comp.log" 2>&1 &
+      else
+        setsid bin/sluice agent -n a1 -f "$tmp/$relay-$comp.conf" --no-reload-conf > "$tmp/$relay-$comp.log" 2>&1 &
+      fi
+      pid=$!; pids+=("$pid")
+      wait_port "$in"
+      echo "== Sluice sink -> $relay relay (avro source, memory channel, avro sink) -> Sluice source ($comp)"
+      bin/sluice bench avro -runs "$runs" -events "$events" -listen "127.0.0.1:$out" -via "127.0.0.1:$in" $flag | tail -1
+      kill -9 -- "-$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    done
+  done
+  ;;
+*)
+  echo "usage: $0 [test|bench]" >&2; exit 2 ;;
+esac
