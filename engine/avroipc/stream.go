@@ -2,11 +2,11 @@ package avroipc
 
 import (
 	"bufio"
-	"compress/zlib"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/zlib"
 	"io"
 	"net"
 	"sync"
