@@ -21,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/engine/channel"
 	"github.com/sluicehq/sluice/engine/clock"
 	"github.com/sluicehq/sluice/engine/config"
+	"github.com/sluicehq/sluice/engine/event"
 	"github.com/sluicehq/sluice/engine/metrics"
 	"github.com/sluicehq/sluice/engine/registry"
 	"github.com/sluicehq/sluice/engine/sink"
@@ -213,41 +214,13 @@ func (s *Sink) Process(ctx context.Context) (sink.Status, error) {
 			return sink.Backoff, fmt.Errorf("avro sink %s: %w", s.name, err)
 		}
 	}
-	tx, err := s.ch.Begin()
-	if err != nil {
-		s.counter.ChannelReadFail.Inc()
-		s.log.Warn("avro sink: unable to begin a channel transaction", "err", err)
-		return sink.Backoff, nil
-	}
-	events, err := tx.Take(s.cfg.BatchSize)
-	if err != nil {
-		tx.Rollback()
-		s.counter.ChannelReadFail.Inc()
-		s.log.Warn("avro sink: unable to take events from the channel", "err", err)
-		return sink.Backoff, nil
-	}
-	s.counter.Batch(len(events), s.cfg.BatchSize)
-	if len(events) == 0 {
-		if err := tx.Commit(); err != nil {
-			tx.Rollback()
+	return sink.Deliver(s.ch, s.cfg.BatchSize, s.counter, func(events []event.Event) error {
+		if err := s.client.AppendBatch(ctx, events); err != nil {
+			s.disconnect()
+			return fmt.Errorf("avro sink %s: %w; %d events rolled back to channel %s", s.name, err, len(events), s.ch.Name())
 		}
-		return sink.Backoff, nil
-	}
-	n := int64(len(events))
-	s.counter.EventDrainAttemptCount.Add(n)
-	if err := s.client.AppendBatch(ctx, events); err != nil {
-		tx.Rollback()
-		s.counter.EventWriteFail.Inc()
-		s.disconnect()
-		return sink.Backoff, fmt.Errorf("avro sink %s: %w; %d events rolled back to channel %s", s.name, err, n, s.ch.Name())
-	}
-	if err := tx.Commit(); err != nil {
-		tx.Rollback()
-		s.counter.ChannelReadFail.Inc()
-		return sink.Backoff, fmt.Errorf("avro sink %s: delivered %d events but the channel commit failed (they will be sent again): %w", s.name, n, err)
-	}
-	s.counter.EventDrainSuccessCount.Add(n)
-	return sink.Ready, nil
+		return nil
+	})
 }
 
 func init() {
