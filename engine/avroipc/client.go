@@ -119,6 +119,14 @@ func (c *Client) Handshakes() []Match {
 	return append([]Match(nil), c.matches...)
 }
 
+// Usable reports whether the client can still make calls; a client that
+// failed or was closed must be redialled.
+func (c *Client) Usable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.broken == nil
+}
+
 // Established reports whether the Avro handshake has completed.
 func (c *Client) Established() bool {
 	c.mu.Lock()
@@ -142,7 +150,8 @@ func (c *Client) call(ctx context.Context, msg string, events []event.Event) err
 	// when ctx ends so a black-holed peer cannot hold the caller.
 	stop := context.AfterFunc(ctx, func() { c.st.raw.SetDeadline(time.Unix(1, 0)) })
 	err := c.roundTrip(msg, events)
-	if !stop() || ctx.Err() != nil {
+	fired := !stop()
+	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			if errors.Is(cerr, context.DeadlineExceeded) {
 				err = fmt.Errorf("no reply within %v (request-timeout): %w", timeout, cerr)
@@ -150,14 +159,18 @@ func (c *Client) call(ctx context.Context, msg string, events []event.Event) err
 				err = cerr
 			}
 		}
-	}
-	if err != nil {
 		if !errors.Is(err, ErrFailed) {
 			// The stream may be mid-frame or the server in an unknown state.
 			c.broken = err
 			c.st.close()
 		}
 		return fmt.Errorf("%s of %d events to %s: %w", msgName(msg), len(events), c.cfg.Addr, err)
+	}
+	if fired {
+		// The reply arrived just as ctx ended: the call succeeded, but the
+		// connection's deadline is now in the past.
+		c.broken = fmt.Errorf("connection deadline expired: %w", ctx.Err())
+		c.st.close()
 	}
 	return nil
 }

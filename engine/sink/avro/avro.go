@@ -209,6 +209,9 @@ func (s *Sink) Process(ctx context.Context) (sink.Status, error) {
 		s.log.Debug("avro sink: reset-connection-interval reached; reconnecting", "addr", s.clientCfg.Addr)
 		s.disconnect()
 	}
+	if s.client != nil && !s.client.Usable() {
+		s.disconnect()
+	}
 	if s.client == nil {
 		if err := s.connect(ctx); err != nil {
 			return sink.Backoff, fmt.Errorf("avro sink %s: %w", s.name, err)
