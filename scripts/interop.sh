@@ -84,7 +84,8 @@ CONF
       pid=$!; pids+=("$pid")
       wait_port "$in"
       echo "== Sluice sink -> $relay relay (avro source, memory channel, avro sink) -> Sluice source ($comp)"
-      bin/sluice bench avro -runs "$runs" -events "$events" -listen "127.0.0.1:$out" -via "127.0.0.1:$in" $flag | tail -1
+      # Both relays get the same untimed warm-up, so the JVM's JIT is done.
+      bin/sluice bench avro -runs "$runs" -events "$events" -warmup "${WARMUP:-1000000}" -listen "127.0.0.1:$out" -via "127.0.0.1:$in" $flag | tail -1
       kill -9 -- "-$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true
     done

@@ -33,6 +33,7 @@ func init() {
 
 type avroBenchOpts struct {
 	events, size, batch int
+	warmup              int
 	deflate             bool
 	listen, via         string
 }
@@ -46,6 +47,7 @@ func benchAvro(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.batch, "batch", 1000, "sink batch-size")
 	fs.BoolVar(&o.deflate, "deflate", false, "compression-type = deflate on both ends")
 	runs := fs.Int("runs", 5, "runs; the median is reported")
+	fs.IntVar(&o.warmup, "warmup", 0, "events sent untimed first (a JVM relay needs a few hundred thousand to compile its hot paths)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "address of the receiving avro source (fix it when a relay sends to it)")
 	fs.StringVar(&o.via, "via", "", "host:port of a relay agent's avro source (e.g. a Flume agent: avro source -> memory -> avro sink to -listen); default: send straight to the receiving source")
 	if err := fs.Parse(args); err != nil {
@@ -53,6 +55,14 @@ func benchAvro(args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var rates []float64
+	if o.warmup > 0 {
+		w := o
+		w.events = o.warmup
+		if _, err := avroBenchRun(w, log); err != nil {
+			fmt.Fprintf(stderr, "bench avro: warm-up: %v\n", err)
+			return 1
+		}
+	}
 	for i := 0; i < *runs; i++ {
 		rate, err := avroBenchRun(o, log)
 		if err != nil {
