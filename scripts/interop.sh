@@ -5,7 +5,8 @@
 #                                Sluice avro sink -> Flume avro source -> Flume avro sink ->
 #                                Sluice avro source, plain, deflate, TLS, TLS+deflate
 #   scripts/interop.sh bench     `sluice bench avro` straight, then through a Flume relay
-#                                agent and through a Sluice relay agent with the same config
+#                                agent and a Sluice relay agent with the same config, their
+#                                runs alternating (RUNS, EVENTS, WARMUP, SLUICE_RELAY_ENV)
 #
 # FLUME_HOME must point at an Apache Flume binary distribution (lib/ with Flume's jars, and
 # java on PATH). Ways to get one, outside this repository (never commit Flume's jars):
@@ -67,28 +68,53 @@ CONF
   tmp=$(mktemp -d)
   pids=()
   trap 'for p in "${pids[@]}"; do kill -9 -- "-$p" 2>/dev/null || kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
+  # Ticks of CPU (user+system) a process has used, from /proc.
+  cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+  median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+  hz=$(getconf CLK_TCK)
   for comp in none deflate; do
     flag=""; [[ $comp == deflate ]] && flag="-deflate"
-    echo "== Sluice sink -> Sluice source ($comp)"
+    echo "== Sluice sink -> Sluice source, straight ($comp)"
     bin/sluice bench avro -runs "$runs" -events "$events" $flag | tail -1
+    # Both relays run at once, and their runs alternate, so the load other
+    # work puts on the machine falls on both alike.
+    declare -A in out pid
     for relay in flume sluice; do
-      in=$(free_port) out=$(free_port)
-      relay_conf "$in" "$out" "$comp" > "$tmp/$relay-$comp.conf"
+      in[$relay]=$(free_port) out[$relay]=$(free_port)
+      relay_conf "${in[$relay]}" "${out[$relay]}" "$comp" > "$tmp/$relay-$comp.conf"
       if [[ $relay == flume ]]; then
         # -Xmx1g, not flume-ng's default -Xmx20m, so the heap is not what limits Flume.
         setsid java -Xmx1g -cp "$FLUME_HOME/lib/*:$FLUME_HOME/conf" -Dflume.root.logger=WARN,console \
           org.apache.flume.node.Application --no-reload-conf -n a1 -f "$tmp/$relay-$comp.conf" > "$tmp/$relay-$comp.log" 2>&1 &
       else
-        setsid bin/sluice agent -n a1 -f "$tmp/$relay-$comp.conf" --no-reload-conf > "$tmp/$relay-$comp.log" 2>&1 &
+        # SLUICE_RELAY_ENV, e.g. "GOMEMLIMIT=1GiB GOGC=off", gives the Go relay the
+        # kind of heap budget -Xmx1g gives the JVM.
+        setsid env ${SLUICE_RELAY_ENV:-} bin/sluice agent -n a1 -f "$tmp/$relay-$comp.conf" --no-reload-conf > "$tmp/$relay-$comp.log" 2>&1 &
       fi
-      pid=$!; pids+=("$pid")
-      wait_port "$in"
-      echo "== Sluice sink -> $relay relay (avro source, memory channel, avro sink) -> Sluice source ($comp)"
-      # Both relays get the same untimed warm-up, so the JVM's JIT is done.
-      bin/sluice bench avro -runs "$runs" -events "$events" -warmup "${WARMUP:-1000000}" -listen "127.0.0.1:$out" -via "127.0.0.1:$in" $flag | tail -1
-      kill -9 -- "-$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
+      pid[$relay]=$!; pids+=("${pid[$relay]}")
+      wait_port "${in[$relay]}"
+      # The same untimed warm-up for both, so the JVM's JIT is done.
+      bin/sluice bench avro -runs 1 -events "${WARMUP:-1000000}" -listen "127.0.0.1:${out[$relay]}" -via "127.0.0.1:${in[$relay]}" $flag >/dev/null
     done
+    : > "$tmp/rates-flume" ; : > "$tmp/rates-sluice" ; : > "$tmp/cpu-flume" ; : > "$tmp/cpu-sluice"
+    for i in $(seq "$runs"); do
+      for relay in flume sluice; do
+        c0=$(cpu_ticks "${pid[$relay]}")
+        rate=$(bin/sluice bench avro -runs 1 -events "$events" -listen "127.0.0.1:${out[$relay]}" -via "127.0.0.1:${in[$relay]}" $flag | awk '/^run 1:/ {print $3}')
+        c1=$(cpu_ticks "${pid[$relay]}")
+        echo "$rate" >> "$tmp/rates-$relay"
+        # CPU seconds the relay spent per million events (warm-up batch included).
+        awk -v t=$((c1 - c0)) -v hz="$hz" -v n="$events" 'BEGIN {printf "%.2f\n", t/hz/(n/1e6)}' >> "$tmp/cpu-$relay"
+        echo "   run $i $relay relay: $rate events/s, $(tail -1 "$tmp/cpu-$relay") CPU-s per million events"
+      done
+    done
+    for relay in flume sluice; do
+      echo "== Sluice sink -> $relay relay (avro source, memory channel, avro sink) -> Sluice source ($comp):" \
+        "median $(median < "$tmp/rates-$relay") events/s, median $(median < "$tmp/cpu-$relay") relay CPU-s per million events, $runs runs"
+      kill -9 -- "-${pid[$relay]}" 2>/dev/null || true
+      wait "${pid[$relay]}" 2>/dev/null || true
+    done
+    unset in out pid
   done
   ;;
 *)
