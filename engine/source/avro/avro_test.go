@@ -164,7 +164,7 @@ func TestFullChannelRepliesFailed(t *testing.T) {
 	if v := get(t, s.Counter(), "ChannelWriteFail"); v != "1" {
 		t.Fatalf("ChannelWriteFail = %s", v)
 	}
-	// A batch larger than the transaction capacity is refused too, whole.
+	// A bigger batch is refused as well while the channel is full.
 	if err := cl.AppendBatch(context.Background(), append(three, three...)); !errors.Is(err, avroipc.ErrFailed) {
 		t.Fatalf("oversized batch: %v, want FAILED", err)
 	}
