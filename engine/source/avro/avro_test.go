@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -28,10 +29,13 @@ import (
 func reader(props map[string]string) *config.Reader {
 	c := &config.Component{Kind: config.KindSource, Name: "r1", Type: "avro", Props: map[string]config.Property{},
 		Pos: config.Position{File: "agent.conf", Line: 1}}
-	line := 2
-	for k, v := range props {
-		c.Props[k] = config.Property{Key: "a1.sources.r1." + k, Value: v, Pos: config.Position{File: "agent.conf", Line: line}}
-		line++
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // line numbers follow key order, so messages are stable
+	for i, k := range keys {
+		c.Props[k] = config.Property{Key: "a1.sources.r1." + k, Value: props[k], Pos: config.Position{File: "agent.conf", Line: i + 2}}
 	}
 	return config.NewReader("a1", c)
 }
