@@ -2,7 +2,6 @@ package sink
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/sluicehq/sluice/engine/channel"
 	"github.com/sluicehq/sluice/engine/event"
@@ -14,7 +13,8 @@ import (
 // deliver and commit only if it succeeds. A delivery error rolls the batch
 // back into the channel and is returned (so a failover group switches); a
 // channel error rolls back and returns Backoff, as Flume's sinks do on a
-// ChannelException. The counters follow Flume's SinkCounter.
+// ChannelException (counted in ChannelReadFail). The counters follow
+// Flume's SinkCounter.
 func Deliver(ch channel.Channel, batch int, c *metrics.SinkCounter, deliver func([]event.Event) error) (Status, error) {
 	tx, err := ch.Begin()
 	if err != nil {
@@ -23,9 +23,11 @@ func Deliver(ch channel.Channel, batch int, c *metrics.SinkCounter, deliver func
 	}
 	events, err := tx.Take(batch)
 	if err != nil {
+		// A channel problem is not a delivery failure: returning an error
+		// would make a failover group penalize a healthy sink.
 		c.ChannelReadFail.Inc()
 		tx.Rollback()
-		return Backoff, fmt.Errorf("take from channel %s: %w", ch.Name(), err)
+		return Backoff, nil
 	}
 	c.Batch(len(events), batch)
 	if len(events) == 0 {
@@ -37,8 +39,11 @@ func Deliver(ch channel.Channel, batch int, c *metrics.SinkCounter, deliver func
 		return Backoff, errors.Join(err, tx.Rollback())
 	}
 	if err := tx.Commit(); err != nil {
+		// Delivered but not committed: the batch will be delivered again (a
+		// duplicate, never a loss). The channel failed, not the sink.
 		c.ChannelReadFail.Inc()
-		return Backoff, errors.Join(fmt.Errorf("commit take from channel %s: %w", ch.Name(), err), tx.Rollback())
+		tx.Rollback()
+		return Backoff, nil
 	}
 	c.EventDrainSuccessCount.Add(int64(len(events)))
 	return Ready, nil

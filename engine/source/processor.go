@@ -29,6 +29,20 @@ func (p *ChannelProcessor) ProcessBatch(events []event.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	if u, ok := p.Selector.(Uniform); ok {
+		req, opt := u.Uniform()
+		for _, c := range req {
+			if err := putBatch(c, events); err != nil {
+				return err
+			}
+		}
+		for _, c := range opt {
+			if err := putBatch(c, events); err != nil && p.Log != nil {
+				p.Log.Warn("unable to put batch on optional channel", "channel", c.Name(), "err", err)
+			}
+		}
+		return nil
+	}
 	chans := p.Selector.Channels()
 	req := make(map[channel.Channel][]event.Event, len(chans))
 	opt := map[channel.Channel][]event.Event{}
