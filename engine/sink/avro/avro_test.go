@@ -405,8 +405,8 @@ func TestConfig(t *testing.T) {
 		props map[string]string
 		want  string
 	}{
-		{map[string]string{"port": "1"}, "hostname is required"},
-		{map[string]string{"hostname": "h"}, "port is required"},
+		{map[string]string{"port": "1"}, "hostname: is required"},
+		{map[string]string{"hostname": "h"}, "port: is required"},
 		{map[string]string{"hostname": "h", "port": "1", "compression-level": "11"}, "valid values are 0 to 9"},
 		{map[string]string{"hostname": "h", "port": "1", "request-timeout": "0"}, "must be > 0"},
 		{map[string]string{"hostname": "h", "port": "1", "deflate-tls-layering": "1.8"}, "flume-1.10, flume-1.9"},

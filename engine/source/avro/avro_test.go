@@ -236,8 +236,8 @@ func TestConfigErrors(t *testing.T) {
 		props map[string]string
 		want  string
 	}{
-		{map[string]string{"port": "4141"}, "a1.sources.r1.bind is required"},
-		{map[string]string{"bind": "0.0.0.0"}, "a1.sources.r1.port is required"},
+		{map[string]string{"port": "4141"}, "a1.sources.r1.bind: is required"},
+		{map[string]string{"bind": "0.0.0.0"}, "a1.sources.r1.port: is required"},
 		{map[string]string{"bind": "0.0.0.0", "port": "http"}, `agent.conf:3: a1.sources.r1.port: "http" is not a port number`},
 		{map[string]string{"bind": "0.0.0.0", "port": "1", "compression-type": "gzip"}, "use one of none, deflate"},
 		{map[string]string{"bind": "0.0.0.0", "port": "1", "ipFilter": "true"}, "ipFilterRules has no rules"},
