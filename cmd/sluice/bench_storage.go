@@ -59,7 +59,7 @@ func parseStorageFlags(name string, args []string, stderr io.Writer, defBatch in
 	return f, true
 }
 
-func benchReader(kind config.Kind, kv ...string) *config.Reader {
+func storageReader(kind config.Kind, kv ...string) *config.Reader {
 	c := &config.Component{Kind: kind, Name: "bench", Props: map[string]config.Property{}}
 	for i := 0; i+1 < len(kv); i += 2 {
 		c.Props[kv[i]] = config.Property{Key: kv[i], Value: kv[i+1]}
@@ -67,7 +67,7 @@ func benchReader(kind config.Kind, kv ...string) *config.Reader {
 	return config.NewReader("bench", c)
 }
 
-func benchChannel(n, size, batch int) (channel.Channel, error) {
+func storageChannel(n, size, batch int) (channel.Channel, error) {
 	mc := memory.DefaultConfig()
 	mc.Capacity, mc.TransactionCapacity, mc.KeepAlive = n, max(batch, 1000), 0
 	ch := memory.New("c1", mc, nil, nil, nil)
@@ -139,7 +139,7 @@ func benchKafkaSink(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "kfake:", err)
 			return 1
 		}
-		ch, err := benchChannel(f.events, f.size, f.batch)
+		ch, err := storageChannel(f.events, f.size, f.batch)
 		if err != nil {
 			c.Close()
 			fmt.Fprintln(stderr, err)
@@ -147,7 +147,7 @@ func benchKafkaSink(args []string, stdout, stderr io.Writer) int {
 		}
 		kv := append([]string{"kafka.bootstrap.servers", strings.Join(c.ListenAddrs(), ","), "kafka.topic", "bench",
 			"flumeBatchSize", strconv.Itoa(f.batch), "kafka.producer.acks", "all"}, f.extra...)
-		cfg, err := kafka.ParseConfig(benchReader(config.KindSink, kv...))
+		cfg, err := kafka.ParseConfig(storageReader(config.KindSink, kv...))
 		if err != nil {
 			c.Close()
 			fmt.Fprintln(stderr, err)
@@ -179,14 +179,14 @@ func benchHDFSSink(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
-		ch, err := benchChannel(f.events, f.size, f.batch)
+		ch, err := storageChannel(f.events, f.size, f.batch)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
 		kv := append([]string{"hdfs.path", "file://" + dir + "/%Y%m%d", "hdfs.fileType", "DataStream", "hdfs.batchSize", strconv.Itoa(f.batch),
 			"hdfs.rollSize", strconv.Itoa(64 << 20), "hdfs.rollCount", "0", "hdfs.rollInterval", "0"}, f.extra...)
-		cfg, err := hdfs.ParseConfig(benchReader(config.KindSink, kv...))
+		cfg, err := hdfs.ParseConfig(storageReader(config.KindSink, kv...))
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
