@@ -13,6 +13,8 @@ import (
 	"github.com/sluicehq/sluice/engine/config"
 	"github.com/sluicehq/sluice/engine/event"
 	"github.com/sluicehq/sluice/engine/flumekafka/kafkatest"
+	"github.com/sluicehq/sluice/engine/metrics"
+	"github.com/sluicehq/sluice/engine/processor"
 	"github.com/sluicehq/sluice/engine/registry"
 	"github.com/sluicehq/sluice/engine/sink"
 	"github.com/sluicehq/sluice/engine/sink/hdfs"
@@ -28,45 +30,12 @@ func reader(kv ...string) *config.Reader {
 	return config.NewReader("collector", c)
 }
 
-// priorityFailover is a stand-in for the failover sink processor (another
-// package's work): the highest-priority sink that has not failed in the
-// last penalty batches takes each batch; a failure switches to the next.
-type priorityFailover struct {
-	sinks    []sink.Sink // by priority, highest first
-	failedAt []int
-	penalty  int
-	batch    int
-	timeline []string
-}
-
-func (p *priorityFailover) process(t *testing.T) {
-	p.batch++
-	for i, s := range p.sinks {
-		if p.failedAt[i] > 0 && p.batch-p.failedAt[i] < p.penalty {
-			continue
-		}
-		if _, err := s.Process(context.Background()); err != nil {
-			if p.failedAt[i] == 0 {
-				p.timeline = append(p.timeline, fmt.Sprintf("batch %d: %s failed: %v", p.batch, s.Name(), err))
-			}
-			p.failedAt[i] = p.batch
-			continue
-		}
-		if p.failedAt[i] > 0 {
-			p.timeline = append(p.timeline, fmt.Sprintf("batch %d: %s recovered", p.batch, s.Name()))
-			p.failedAt[i] = 0
-		}
-		p.timeline = append(p.timeline, "batch "+fmt.Sprint(p.batch)+": "+s.Name())
-		return
-	}
-	t.Fatalf("batch %d: every sink failed", p.batch)
-}
-
-// The seed collector tier in miniature: failover hdfsSink(100) ->
-// kafkaSink(80). The HDFS store's disk fills up, so batches land in Kafka;
-// the disk is freed, and traffic fails back to HDFS. Both stores together
-// hold every event; the HDFS sink returning an error (not Flume's BACKOFF)
-// is what makes the switch happen.
+// The seed collector tier in miniature, through the real failover
+// processor on a manual clock: hdfsSink(100) -> kafkaSink(80). The HDFS
+// store's disk fills up, so batches land in Kafka; the disk is freed, and
+// after its penalty traffic fails back to HDFS. Both stores together hold
+// every event; the HDFS sink returning an error (not Flume's BACKOFF) is
+// what makes the switch happen.
 func TestSeedCollectorFailoverAcrossStores(t *testing.T) {
 	c := kafkatest.New(t, 3, 3, "trade")
 	mem := vfs.NewMem(nil)
@@ -105,17 +74,30 @@ func TestSeedCollectorFailoverAcrossStores(t *testing.T) {
 		}
 		channeltest.Put(t, ch, evs)
 	}
-	fo := &priorityFailover{sinks: []sink.Sink{hs, ks}, failedAt: make([]int, 2), penalty: 4}
+	reg := metrics.NewRegistry(clk)
+	fo := processor.NewFailover(registry.Env{Clock: clk, Metrics: reg}, "g1", []sink.Sink{hs, ks},
+		processor.FailoverConfig{Priority: map[string]int{"hdfsSink": 100, "kafkaSink": 80}})
+	var timeline []string
+	step := func() {
+		if _, err := fo.Process(context.Background()); err != nil {
+			t.Fatalf("failover group: %v", err)
+		}
+		if n := len(timeline); n == 0 || !strings.HasSuffix(timeline[n-1], fo.Active()) {
+			timeline = append(timeline, fmt.Sprintf("%v active %s", clk.Now().Format("15:04:05"), fo.Active()))
+		}
+	}
 	for i := 0; i < 6; i++ {
-		fo.process(t)
+		step()
 	}
 	mem.SetCapacity(mem.Used()) // the HDFS disk is full
 	for i := 0; i < 8; i++ {
-		fo.process(t)
+		step()
+		clk.Advance(500 * time.Millisecond)
 	}
-	mem.SetCapacity(0) // healed
+	mem.SetCapacity(0) // healed: after its penalty HDFS takes over again
 	for ch.Len() > 0 {
-		fo.process(t)
+		step()
+		clk.Advance(500 * time.Millisecond)
 	}
 	for _, s := range []sink.Sink{hs, ks} {
 		s.Stop(context.Background())
@@ -134,7 +116,7 @@ func TestSeedCollectorFailoverAcrossStores(t *testing.T) {
 	for i := 0; i < total; i++ {
 		b := fmt.Sprintf("w1-%d", i)
 		if tally.Times[b] == 0 {
-			t.Fatalf("%s lost (timeline:\n%s)", b, strings.Join(fo.timeline, "\n"))
+			t.Fatalf("%s lost (timeline:\n%s)", b, strings.Join(timeline, "\n"))
 		}
 		dups += tally.Times[b] - 1
 		for s := range tally.Stores[b] {
@@ -144,13 +126,16 @@ func TestSeedCollectorFailoverAcrossStores(t *testing.T) {
 	if len(tally.Times) != total {
 		t.Fatalf("%d distinct events in the stores, want %d", len(tally.Times), total)
 	}
-	tl := strings.Join(fo.timeline, "\n")
-	if perStore["kafka"] == 0 || !strings.Contains(tl, "hdfsSink failed") || !strings.Contains(tl, "hdfsSink recovered") {
-		t.Fatalf("no failover to Kafka and back:\n%s", tl)
+	tl := strings.Join(timeline, "\n")
+	if perStore["kafka"] == 0 || len(timeline) < 3 || !strings.HasSuffix(timeline[1], "kafkaSink") {
+		t.Fatalf("no failover to Kafka:\n%s", tl)
 	}
-	last := fo.timeline[len(fo.timeline)-1]
-	if !strings.HasSuffix(last, "hdfsSink") {
-		t.Fatalf("traffic did not fail back to HDFS; last batch: %s", last)
+	if !strings.HasSuffix(timeline[len(timeline)-1], "hdfsSink") {
+		t.Fatalf("traffic did not fail back to HDFS:\n%s", tl)
 	}
+	g, _ := reg.Lookup("SINKGROUP.g1")
+	fos, _ := g.Get("FailoverCount")
+	fbs, _ := g.Get("FailbackCount")
+	t.Logf("timeline:\n%s\nFailoverCount %s FailbackCount %s", tl, fos, fbs)
 	t.Logf("%d events: %d in HDFS, %d in Kafka, 0 lost, %d duplicated", total, perStore["hdfs"], perStore["kafka"], dups)
 }
