@@ -437,15 +437,22 @@ func rpcSource(s *Component) bool {
 }
 
 // stampsItself reports whether a source type sets the timestamp header on
-// its own (the syslog sources do, from the message's date).
+// its own (the syslog sources do, from the message's date; the Kafka source
+// adds the time of reading to every event that lacks one).
 func stampsItself(s *Component) bool {
-	return typeIs(s, "syslogtcp") || typeIs(s, "syslogudp") || typeIs(s, "multiport_syslogtcp")
+	return typeIs(s, "syslogtcp") || typeIs(s, "syslogudp") || typeIs(s, "multiport_syslogtcp") ||
+		typeIs(s, "org.apache.flume.source.kafka.KafkaSource")
 }
 
 // hdfsTimestampKey returns the key of an HDFS sink whose path or file
 // prefix needs a timestamp header, and the escape, or "" when it needs none.
 func hdfsTimestampKey(k *Component) (key, esc string) {
 	if !typeIs(k, "hdfs") || strings.EqualFold(k.Props["hdfs.useLocalTimeStamp"].Value, "true") {
+		return "", ""
+	}
+	// Sluice's hdfs.missingTimestamp = local or fallback handles such
+	// events instead of failing the batch.
+	if m := strings.ToLower(strings.TrimSpace(k.Props["hdfs.missingTimestamp"].Value)); m == "local" || m == "fallback" {
 		return "", ""
 	}
 	for _, cand := range []string{"hdfs.path", "hdfs.filePrefix"} {
@@ -470,7 +477,7 @@ func (a *Agent) feeding(ch string) []*Component {
 	return out
 }
 
-const hdfsTimestampFix = "add a timestamp interceptor to the source (preserveExisting = true keeps upstream timestamps), or set hdfs.useLocalTimeStamp = true"
+const hdfsTimestampFix = "add a timestamp interceptor to the source (preserveExisting = true keeps upstream timestamps), or set hdfs.useLocalTimeStamp = true, or (Sluice only) hdfs.missingTimestamp = local or fallback"
 
 func hdfsTimestampMessage(k *Component, key, esc string) string {
 	return fmt.Sprintf("sink %s: %s %q uses %s, which needs a timestamp header on every event; an event without one fails in Flume (\"Expected timestamp in the Flume event headers\"), its batch is rolled back and retried forever, and the channel stops draining",

@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/engine/event"
+	"github.com/sluicehq/sluice/engine/flumekafka"
+	"github.com/sluicehq/sluice/engine/sink/hdfs"
+	"github.com/sluicehq/sluice/engine/vfs"
+)
+
+// Tailer follows a store while a scenario runs: each Poll returns only what
+// arrived since the previous one, so the checker can call Deliver once per
+// copy with the time it was first seen (its delivery latency).
+type Tailer interface {
+	Name() string
+	// Poll returns the deliveries that appeared since the last Poll.
+	Poll(ctx context.Context) ([]Delivery, error)
+	// Torn is the number of files that end in a partial record now.
+	Torn() int
+	Close() error
+}
+
+// HDFSTail follows an HDFS sink's file:// directory. A file is known by its
+// final name, so the rename at close (in-use name to final name) is not a
+// new delivery; closed files are read once.
+type HDFSTail struct {
+	Dir HDFSDir
+	// InUsePrefix is hdfs.inUsePrefix ("" by default).
+	InUsePrefix string
+
+	mu   sync.Mutex
+	seen map[string]int  // final name -> events delivered
+	done map[string]bool // closed files read to the end
+	torn int
+}
+
+func (h *HDFSTail) Name() string { return h.Dir.Name() }
+
+func (h *HDFSTail) canonical(p string, inUse bool) string {
+	if !inUse {
+		return p
+	}
+	suffix := h.Dir.InUseSuffix
+	if suffix == "" {
+		suffix = ".tmp"
+	}
+	dir, base := path.Split(strings.TrimSuffix(p, suffix))
+	return dir + strings.TrimPrefix(base, h.InUsePrefix)
+}
+
+func (h *HDFSTail) Poll(ctx context.Context) ([]Delivery, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.seen == nil {
+		h.seen, h.done = map[string]int{}, map[string]bool{}
+	}
+	d := h.Dir
+	fsys := d.FS
+	if fsys == nil {
+		fsys = vfs.OS{}
+	}
+	f := d.Format
+	if f.FileType == "" {
+		f.FileType = "DataStream"
+	}
+	suffix := d.InUseSuffix
+	if suffix == "" {
+		suffix = ".tmp"
+	}
+	if _, err := fsys.Stat(d.Dir); err != nil {
+		return nil, nil
+	}
+	files, err := hdfs.ReadStore(skipDone{fsys, h.done}, d.Dir, f, suffix)
+	if err != nil {
+		return nil, fmt.Errorf("tail %s: %w", h.Name(), err)
+	}
+	var out []Delivery
+	h.torn = 0
+	for _, sf := range files {
+		name := h.canonical(sf.Path, sf.InUse)
+		if sf.Torn {
+			h.torn++
+		}
+		for _, e := range sf.Events[min(h.seen[name], len(sf.Events)):] {
+			out = append(out, Delivery{Event: e, Store: h.Name(), Where: name})
+		}
+		h.seen[name] = max(h.seen[name], len(sf.Events))
+		if !sf.InUse && !sf.Torn {
+			h.done[sf.Path] = true
+		}
+	}
+	return out, nil
+}
+
+func (h *HDFSTail) Torn() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.torn
+}
+
+func (h *HDFSTail) Close() error { return nil }
+
+// skipDone hides closed files already read from ReadStore.
+type skipDone struct {
+	vfs.FS
+	done map[string]bool
+}
+
+func (s skipDone) ReadDir(name string) ([]fs.DirEntry, error) {
+	ents, err := s.FS.ReadDir(name)
+	if err != nil {
+		return nil, err
+	}
+	out := ents[:0]
+	for _, e := range ents {
+		if !s.done[path.Join(name, e.Name())] {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// KafkaTail follows a topic from its start with one consumer (no group).
+type KafkaTail struct {
+	Topic KafkaTopic
+
+	mu sync.Mutex
+	cl *kgo.Client
+}
+
+func (k *KafkaTail) Name() string { return k.Topic.Name() }
+
+func (k *KafkaTail) Poll(ctx context.Context) ([]Delivery, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cl == nil {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(k.Topic.Brokers...), kgo.ConsumeTopics(k.Topic.Topic),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			return nil, err
+		}
+		k.cl = cl
+	}
+	pctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	fs := k.cl.PollFetches(pctx)
+	var ferr error
+	fs.EachError(func(t string, p int32, err error) {
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && ferr == nil {
+			ferr = fmt.Errorf("tail %s partition %d: %w", t, p, err)
+		}
+	})
+	var out []Delivery
+	fs.EachRecord(func(r *kgo.Record) {
+		e := event.Event{Body: r.Value}
+		if k.Topic.FlumeFormat {
+			var err error
+			if e, err = flumekafka.DecodeEvent(r.Value); err != nil {
+				e = event.Event{Body: r.Value} // the checker calls it unexpected
+			}
+		}
+		out = append(out, Delivery{Event: e, Store: k.Name(), Where: fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset)})
+	})
+	return out, ferr
+}
+
+func (k *KafkaTail) Torn() int { return 0 }
+
+func (k *KafkaTail) Close() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cl != nil {
+		k.cl.Close()
+		k.cl = nil
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/engine/channel/channeltest"
+	"github.com/sluicehq/sluice/engine/channel/memory"
+	"github.com/sluicehq/sluice/engine/clock"
+	"github.com/sluicehq/sluice/engine/event"
+	"github.com/sluicehq/sluice/engine/flumekafka/kafkatest"
+	"github.com/sluicehq/sluice/engine/registry"
+	"github.com/sluicehq/sluice/engine/sink/hdfs"
+	"github.com/sluicehq/sluice/engine/sink/kafka"
+	"github.com/sluicehq/sluice/engine/vfs"
+)
+
+func batch(from, n int) []event.Event {
+	out := make([]event.Event, n)
+	for i := range out {
+		out[i] = event.Event{Headers: map[string]string{"timestamp": "1772719200000"}, Body: []byte(fmt.Sprintf("t-%d", from+i))}
+	}
+	return out
+}
+
+// The HDFS tailer reports each event once, when it first appears, although
+// files grow under their in-use name and are then renamed.
+func TestHDFSTail(t *testing.T) {
+	mem := vfs.NewMem(nil)
+	clk := clock.NewManual(time.Date(2026, 3, 5, 14, 0, 0, 0, time.UTC))
+	mc := memory.DefaultConfig()
+	mc.Capacity, mc.TransactionCapacity = 1000, 100
+	ch := memory.New("c", mc, clk, nil, nil)
+	ch.Start()
+	defer ch.Stop()
+	cfg, err := hdfs.ParseConfig(reader("hdfs.path", "file:///s/%Y", "hdfs.fileType", "DataStream", "hdfs.rollCount", "25", "hdfs.rollSize", "0", "hdfs.batchSize", "10"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := hdfs.New("h", cfg, ch, registry.Env{Clock: clk, FS: mem})
+	s.Start(context.Background())
+	tail := &HDFSTail{Dir: HDFSDir{FS: mem, Dir: "/s"}}
+	total := map[string]int{}
+	for round := 0; round < 6; round++ {
+		channeltest.Put(t, ch, batch(round*10, 10))
+		if _, err := s.Process(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := tail.Poll(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != 10 {
+			t.Fatalf("round %d: %d new deliveries, want 10", round, len(ds))
+		}
+		for _, d := range ds {
+			total[string(d.Event.Body)]++
+		}
+	}
+	s.Stop(context.Background()) // renames the last file
+	ds, _ := tail.Poll(context.Background())
+	if len(ds) != 0 {
+		t.Fatalf("the rename at close delivered %d events again", len(ds))
+	}
+	for i := 0; i < 60; i++ {
+		if total[fmt.Sprintf("t-%d", i)] != 1 {
+			t.Fatalf("t-%d delivered %d times", i, total[fmt.Sprintf("t-%d", i)])
+		}
+	}
+}
+
+func TestKafkaTail(t *testing.T) {
+	c := kafkatest.New(t, 1, 2, "k")
+	tail := &KafkaTail{Topic: KafkaTopic{Brokers: c.Addrs, Topic: "k", FlumeFormat: true}}
+	defer tail.Close()
+	mc := memory.DefaultConfig()
+	mc.Capacity, mc.TransactionCapacity = 1000, 100
+	ch := memory.New("c", mc, nil, nil, nil)
+	ch.Start()
+	defer ch.Stop()
+	cfg, _ := kafka.ParseConfig(reader("kafka.bootstrap.servers", strings.Join(c.Addrs, ","), "kafka.topic", "k", "useFlumeEventFormat", "true"))
+	s, _ := kafka.New("k", cfg, ch, nil, nil, nil)
+	s.Start(context.Background())
+	defer s.Stop(context.Background())
+	got := map[string]int{}
+	for round := 0; round < 3; round++ {
+		channeltest.Put(t, ch, batch(round*50, 50))
+		if _, err := s.Process(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for len(got) < (round+1)*50 && time.Now().Before(deadline) {
+			ds, err := tail.Poll(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range ds {
+				got[string(d.Event.Body)]++
+			}
+		}
+	}
+	for i := 0; i < 150; i++ {
+		if got[fmt.Sprintf("t-%d", i)] != 1 {
+			t.Fatalf("t-%d seen %d times", i, got[fmt.Sprintf("t-%d", i)])
+		}
+	}
+}
