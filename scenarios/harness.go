@@ -98,6 +98,8 @@ type harness struct {
 	ck         *checker.Checker
 	obs        *observer
 
+	closers []func() // run after the run (an in-process Kafka broker)
+
 	mu        sync.Mutex
 	anomalies []string
 	faults    []record.Fault
@@ -158,6 +160,11 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*record.Run, string, 
 	}
 	h.proxies = network.NewServer()
 	defer h.proxies.Close()
+	defer func() {
+		for i := len(h.closers) - 1; i >= 0; i-- {
+			h.closers[i]()
+		}
+	}()
 	h.ck = checker.New(checker.Options{Start: h.start, Interval: seriesStep, Resolution: storePoll})
 
 	cleanup, err := h.setup(ctx)

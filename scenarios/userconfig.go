@@ -10,13 +10,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/sluicehq/sluice/engine/config"
 	"github.com/sluicehq/sluice/engine/registry"
+	"github.com/sluicehq/sluice/engine/sink/hdfs"
 	"github.com/sluicehq/sluice/engine/vfs"
 	"github.com/sluicehq/sluice/faults"
 	"github.com/sluicehq/sluice/faults/network"
 	"github.com/sluicehq/sluice/faults/process"
 	"github.com/sluicehq/sluice/reports/record"
+	"github.com/sluicehq/sluice/scenarios/store"
 )
 
 // UserConfig is an operator's own pair of Flume configurations, run
@@ -80,6 +84,20 @@ type userTopology struct {
 	checked, unchecked []string
 	replaced           map[string]string // sink -> original type, for sinks turned into file_roll
 	batch              map[string]string // replaced sink -> its batch size
+	// kept HDFS and Kafka sinks: HDFS writes to file:// under the
+	// collector's directory, Kafka to an in-process broker.
+	hdfs  map[string]hdfsStore
+	kafka map[string]store.KafkaTopic
+	// usesKafka: some component talks to Kafka (an in-process broker is
+	// started and every bootstrap.servers points at it).
+	usesKafka bool
+}
+
+type hdfsStore struct {
+	path   string // hdfs.path without scheme and authority, escapes kept
+	format hdfs.Format
+	prefix string // hdfs.inUsePrefix
+	suffix string // hdfs.inUseSuffix
 }
 
 // FromConfigs builds a scenario from an operator's configuration files.
@@ -99,7 +117,8 @@ func FromConfigs(uc UserConfig) (*Scenario, error) {
 	if uc.Agents <= 0 {
 		uc.Agents = 3
 	}
-	t := &userTopology{agentFile: uc.AgentConf, collectorFile: uc.CollectorConf, sinkTarget: map[string]int{}, replaced: map[string]string{}, batch: map[string]string{}}
+	t := &userTopology{agentFile: uc.AgentConf, collectorFile: uc.CollectorConf, sinkTarget: map[string]int{}, replaced: map[string]string{}, batch: map[string]string{},
+		hdfs: map[string]hdfsStore{}, kafka: map[string]store.KafkaTopic{}}
 	var err error
 	if t.agent, t.agentText, err = load(uc.AgentConf, uc.AgentName); err != nil {
 		return nil, err
@@ -276,7 +295,15 @@ func (t *userTopology) analyse() error {
 		if !terminal(s.Type) {
 			continue
 		}
-		if !isType(s.Type, "file_roll", "org.apache.flume.sink.RollingFileSink") {
+		switch {
+		case isType(s.Type, "file_roll", "org.apache.flume.sink.RollingFileSink"):
+		case isHDFS(s.Type) && built(registry.Sink, "hdfs"):
+			t.hdfs[s.Name] = hdfsOf(c.Name, s)
+		case isKafka(s.Type) && built(registry.Sink, "kafka") && kafkaTopicOf(s) != "":
+			useFlume, _ := s.Prop("useFlumeEventFormat")
+			t.kafka[s.Name] = store.KafkaTopic{Label: "kafka:" + kafkaTopicOf(s), Topic: kafkaTopicOf(s),
+				FlumeFormat: strings.EqualFold(strings.TrimSpace(useFlume.Value), "true")}
+		default:
 			t.replaced[s.Name] = s.Type
 			t.batch[s.Name] = "100" // must stay within the channel's transactionCapacity
 			for _, k := range []string{"hdfs.batchSize", "flumeBatchSize", "batchSize", "kafka.flumeBatchSize"} {
@@ -294,7 +321,78 @@ func (t *userTopology) analyse() error {
 			t.unchecked = append(t.unchecked, s.Name)
 		}
 	}
+	for _, cfg := range []*config.Agent{t.agent, t.collector} {
+		for k := range cfg.Raw {
+			if strings.HasSuffix(k, "bootstrap.servers") || strings.HasSuffix(k, ".brokerList") {
+				if sk, ok := sinkOf(k); ok && cfg == t.collector && t.replaced[sk] != "" {
+					continue
+				}
+				t.usesKafka = true
+			}
+		}
+	}
 	return nil
+}
+
+// sinkOf names the sink a key belongs to ("sinks.k1.x" -> k1).
+func sinkOf(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, "sinks.")
+	if !ok {
+		return "", false
+	}
+	name, _, _ := strings.Cut(rest, ".")
+	return name, true
+}
+
+func built(kind registry.Kind, name string) bool {
+	_, ok := registry.Lookup(kind, name)
+	return ok
+}
+
+func isHDFS(t string) bool { return isType(t, "hdfs", "org.apache.flume.sink.hdfs.HDFSEventSink") }
+func isKafka(t string) bool {
+	return isType(t, "kafka", "org.apache.flume.sink.kafka.KafkaSink")
+}
+
+// kafkaTopicOf is a Kafka sink's topic, "" when it depends on the events
+// (%{header}) and so cannot be read back as one topic.
+func kafkaTopicOf(s *config.Component) string {
+	topic := "default-flume-topic"
+	for _, k := range []string{"kafka.topic", "topic"} {
+		if p, ok := s.Prop(k); ok && strings.TrimSpace(p.Value) != "" {
+			topic = strings.TrimSpace(p.Value)
+			break
+		}
+	}
+	if strings.Contains(topic, "%{") {
+		return ""
+	}
+	return topic
+}
+
+// hdfsOf reads an HDFS sink's path and file format, as the sink itself
+// does.
+func hdfsOf(agent string, s *config.Component) hdfsStore {
+	h := hdfsStore{format: hdfs.Format{FileType: "DataStream", Serializer: "TEXT", AppendNewline: true}, suffix: ".tmp"}
+	if cfg, err := hdfs.ParseConfig(config.NewReader(agent, s)); err == nil {
+		h.format, h.prefix, h.suffix = cfg.Format, cfg.InUsePrefix, cfg.InUseSuffix
+	}
+	p, _ := s.Prop("hdfs.path")
+	path := strings.TrimSpace(p.Value)
+	for _, scheme := range []string{"hdfs://", "file://"} {
+		if rest, ok := strings.CutPrefix(path, scheme); ok {
+			if i := strings.IndexByte(rest, '/'); i >= 0 {
+				path = rest[i:]
+			} else {
+				path = "/"
+			}
+		}
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	h.path = path
+	return h
 }
 
 func isType(t string, names ...string) bool {
@@ -324,7 +422,7 @@ func (t *userTopology) needs() [][2]string {
 			out = append(out, [2]string{string(registry.Channel), c.Type})
 		}
 		for _, s := range cfg.Sinks {
-			if cfg == t.collector && terminal(s.Type) {
+			if cfg == t.collector && t.replaced[s.Name] != "" {
 				continue // becomes file_roll
 			}
 			out = append(out, [2]string{string(registry.Sink), s.Type})
@@ -404,6 +502,19 @@ func channelPaths(rest, value, dir string) (string, bool, bool) {
 func (h *harness) buildUser() error {
 	t := h.sc.user
 	p := h.plan
+	var brokers string
+	if t.usesKafka {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+		if err != nil {
+			return fmt.Errorf("start an in-process Kafka broker: %w", err)
+		}
+		h.closers = append(h.closers, c.Close)
+		brokers = strings.Join(c.ListenAddrs(), ",")
+		h.note("Kafka: every bootstrap.servers points at an in-process broker (franz-go kfake) at %s.", brokers)
+	}
+	kafkaKey := func(k string) bool {
+		return brokers != "" && (strings.HasSuffix(k, "bootstrap.servers") || strings.HasSuffix(k, ".brokerList"))
+	}
 	for i := range t.targets {
 		n := &Node{h: h, Name: fmt.Sprintf("collector%d", i+1), Role: record.RoleCollector, Tier: "collectors"}
 		n.Dir = filepath.Join(h.work, n.Name)
@@ -427,9 +538,6 @@ func (h *harness) buildUser() error {
 					return "127.0.0.1", true
 				case k == "sources."+srcName+".port":
 					return strconv.Itoa(port), true
-				case strings.HasPrefix(k, "channels."):
-					v, keep, _ := channelPaths(strings.TrimPrefix(k, "channels."), v, n.Dir)
-					return v, keep
 				case strings.HasPrefix(k, "sinks."):
 					sk, key, _ := strings.Cut(strings.TrimPrefix(k, "sinks."), ".")
 					if _, ok := t.replaced[sk]; ok {
@@ -438,6 +546,17 @@ func (h *harness) buildUser() error {
 					if key == "sink.directory" {
 						return filepath.Join(n.Dir, "store-"+sk), true
 					}
+					if hs, ok := t.hdfs[sk]; ok && key == "hdfs.path" {
+						return "file://" + filepath.Join(n.Dir, "hdfs-"+sk) + hs.path, true
+					}
+					if kafkaKey(k) {
+						return brokers, true
+					}
+				case kafkaKey(k):
+					return brokers, true
+				case strings.HasPrefix(k, "channels."):
+					v, keep, _ := channelPaths(strings.TrimPrefix(k, "channels."), v, n.Dir)
+					return v, keep
 				}
 				return v, true
 			}, t.storeKeys(n.Dir))
@@ -445,7 +564,17 @@ func (h *harness) buildUser() error {
 		h.collectors = append(h.collectors, n)
 		h.nodes[n.Name] = n
 		for _, sk := range t.checked {
-			h.stores = append(h.stores, NewFileRoll(n.Name+"/"+sk, n.Name, filepath.Join(n.Dir, "store-"+sk)))
+			name := n.Name + "/" + sk
+			if hs, ok := t.hdfs[sk]; ok {
+				root := filepath.Join(n.Dir, "hdfs-"+sk)
+				h.stores = append(h.stores, &tailerStore{kind: "hdfs", node: n.Name, loc: "file://" + root,
+					t: &store.HDFSTail{Dir: store.HDFSDir{Label: name, Dir: root, Format: hs.format, InUseSuffix: hs.suffix}, InUsePrefix: hs.prefix}})
+				continue
+			}
+			if _, ok := t.kafka[sk]; ok {
+				continue // one store for the topic, below
+			}
+			h.stores = append(h.stores, NewFileRoll(name, n.Name, filepath.Join(n.Dir, "store-"+sk)))
 		}
 	}
 	for i := 1; i <= p.Agents; i++ {
@@ -527,6 +656,15 @@ func (h *harness) buildUser() error {
 		h.agents = append(h.agents, n)
 		h.nodes[n.Name] = n
 	}
+	// A checked Kafka sink: its topic, once, fed by every collector.
+	topics := map[string]bool{}
+	for _, sk := range t.checked {
+		if kt, ok := t.kafka[sk]; ok && !topics[kt.Topic] {
+			topics[kt.Topic] = true
+			kt.Brokers = strings.Split(brokers, ",")
+			h.stores = append(h.stores, &tailerStore{kind: "kafka", node: "kafka", loc: brokers + "/" + kt.Topic, t: &store.KafkaTail{Topic: kt}})
+		}
+	}
 	// The workload writes the tailed directory; it must exist when the
 	// agent starts.
 	if t.source.Type == "taildir" {
@@ -539,7 +677,10 @@ func (h *harness) buildUser() error {
 	h.note("Configurations from %s (agent %q) and %s (collector %q), rewritten: hostnames and ports point at local proxies, paths at the run's directories.",
 		t.agentFile, t.agent.Name, t.collectorFile, t.collector.Name)
 	for _, sk := range sortedKeys(t.replaced) {
-		h.note("Collector sink %s (%s) was replaced by a file_roll directory the checker reads back.", sk, t.replaced[sk])
+		h.note("Collector sink %s (%s) was replaced by a file_roll directory the checker reads back (this build has no such sink, or its topic depends on the events).", sk, t.replaced[sk])
+	}
+	for _, sk := range sortedKeys(t.hdfs) {
+		h.note("Collector sink %s (hdfs) writes to file:// under each collector's directory.", sk)
 	}
 	if len(t.unchecked) > 0 {
 		h.note("Collector sinks %s run but are not read back: they drain an optional or second replicated channel, and every event already has to reach %s.",
