@@ -334,6 +334,43 @@ func (t *userTopology) analyse() error {
 	return nil
 }
 
+// topics lists the Kafka topics the configurations name: sinks' and
+// channels' kafka.topic (with Flume's defaults) and sources' kafka.topics.
+func (t *userTopology) topics() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(s string) {
+		if s = strings.TrimSpace(s); s != "" && !strings.Contains(s, "%{") && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	for _, cfg := range []*config.Agent{t.agent, t.collector} {
+		for _, s := range cfg.Sinks {
+			if isKafka(s.Type) && t.replaced[s.Name] == "" {
+				add(kafkaTopicOf(s))
+			}
+		}
+		for _, c := range cfg.Channels {
+			if isType(c.Type, "kafka", "org.apache.flume.channel.kafka.KafkaChannel") {
+				topic := "flume-channel"
+				if p, ok := c.Prop("kafka.topic"); ok {
+					topic = p.Value
+				}
+				add(topic)
+			}
+		}
+		for _, s := range cfg.Sources {
+			if p, ok := s.Prop("kafka.topics"); ok {
+				for _, x := range strings.Split(p.Value, ",") {
+					add(x)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // sinkOf names the sink a key belongs to ("sinks.k1.x" -> k1).
 func sinkOf(key string) (string, bool) {
 	rest, ok := strings.CutPrefix(key, "sinks.")
@@ -504,7 +541,9 @@ func (h *harness) buildUser() error {
 	p := h.plan
 	var brokers string
 	if t.usesKafka {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+		// Producers do not create topics; the broker starts with every
+		// topic the files name.
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.SeedTopics(3, t.topics()...))
 		if err != nil {
 			return fmt.Errorf("start an in-process Kafka broker: %w", err)
 		}

@@ -178,18 +178,21 @@ func summarize(w io.Writer, sc *scenarios.Scenario, r *record.Run, dir string) i
 		}
 		tw.Flush()
 	}
-	ok := c.Valid || sc.Lossy
 	for _, e := range r.Expectations {
 		mark := "ok  "
 		if !e.Held {
-			mark, ok = "FAIL", false
+			mark = "FAIL"
 		}
 		fmt.Fprintf(w, "%s %s (%s)\n", mark, e.Claim, e.Detail)
+	}
+	problems := scenarios.Problems(sc, r)
+	for _, p := range problems {
+		fmt.Fprintln(w, "PROBLEM:", p)
 	}
 	if dir != "" {
 		fmt.Fprintf(w, "report: %s/%s\n", dir, reports.HTMLFile)
 	}
-	if !ok {
+	if len(problems) > 0 {
 		return 1
 	}
 	return 0
