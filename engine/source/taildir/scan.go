@@ -1,0 +1,341 @@
+package taildir
+
+import (
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"time"
+
+	"github.com/sluicehq/sluice/engine/vfs"
+)
+
+// lister lists the names in a group's directory that match its pattern.
+// With caching on it lists again only when the directory's modification
+// time says an entry may have changed, by Flume's rule (TaildirMatcher): a
+// change within the second of the last listing is not trusted to be seen.
+type lister struct {
+	g            *Group
+	cache        bool
+	lastDirMtime int64 // ms
+	lastChecked  int64 // ms, rounded down to the second
+	names        []string
+	valid        bool
+}
+
+func (l *lister) list(fsys vfs.FS, now time.Time) ([]string, error) {
+	fi, err := fsys.Stat(l.g.Dir)
+	if err != nil {
+		l.valid = false
+		return nil, err
+	}
+	if !fi.IsDir() {
+		l.valid = false
+		return nil, errors.New("not a directory")
+	}
+	mtime := fi.ModTime().UnixMilli()
+	checked := now.Unix() * 1000
+	if l.valid && l.cache && mtime <= l.lastDirMtime && mtime < l.lastChecked {
+		return l.names, nil
+	}
+	entries, err := fsys.ReadDir(l.g.Dir)
+	if err != nil {
+		l.valid = false
+		return nil, err
+	}
+	names := l.names[:0]
+	for _, e := range entries {
+		if e.IsDir() || !l.g.Match(e.Name()) {
+			continue
+		}
+		names = append(names, e.Name())
+	}
+	l.names, l.lastDirMtime, l.lastChecked, l.valid = names, mtime, checked, true
+	return names, nil
+}
+
+// scan lists every group and brings the tracked set up to date: new
+// files, renamed ones (same identity, new name) and files no group names
+// any more (rotated away or deleted).
+func (s *Source) scan(now time.Time) {
+	s.scanWith(now, nil)
+}
+
+// scanWith is scan at start-up when pending holds the saved positions.
+func (s *Source) scanWith(now time.Time, pending *restoring) {
+	clear(s.seen)
+	for i, l := range s.listers {
+		g := &s.cfg.Groups[i]
+		names, err := l.list(s.fs, now)
+		if err != nil {
+			msg := err.Error()
+			if s.dirErr[g.Dir] != msg {
+				s.dirErr[g.Dir] = msg
+				s.log.Error("cannot list file group directory; will keep trying", "source", s.name, "group", g.Name, "dir", g.Dir, "err", err)
+			}
+			continue
+		}
+		if _, had := s.dirErr[g.Dir]; had {
+			delete(s.dirErr, g.Dir)
+			s.log.Info("file group directory is readable again", "source", s.name, "group", g.Name, "dir", g.Dir)
+		}
+		for _, name := range names {
+			path := join(g.Dir, name)
+			fi, err := s.fs.Stat(path)
+			if err != nil || fi.IsDir() {
+				continue // gone since the listing, or a link to a directory
+			}
+			key, ok := identity(fi)
+			if !ok || s.seen[key] {
+				continue
+			}
+			s.seen[key] = true
+			f := s.files[key]
+			if f == nil {
+				f = &tailFile{key: key, path: path, group: g, fp: emptyPrint}
+				if pending != nil {
+					pending.adopt(s, f, fi)
+				}
+				s.track(f)
+			} else if f.path != path && !s.stillNamed(f) {
+				s.log.Info("file renamed; keeping its position", "source", s.name, "from", f.path, "to", path, "pos", f.pos)
+				s.x.renamed.Inc()
+				f.path = path
+				s.dirty = true
+			}
+			f.matched, f.gone = true, false
+			f.statSize, f.statMtime = fi.Size(), fi.ModTime()
+		}
+	}
+	for _, f := range s.order {
+		if f.matched && !s.seen[f.key] {
+			f.matched = false
+			s.locate(f)
+		}
+	}
+}
+
+// stillNamed reports whether f's recorded name still leads to f (a second
+// hard link was listed first).
+func (s *Source) stillNamed(f *tailFile) bool {
+	fi, err := s.fs.Stat(f.path)
+	if err != nil {
+		return false
+	}
+	k, ok := identity(fi)
+	return ok && k == f.key
+}
+
+// locate finds where a file went that no group names any more: renamed
+// within its directory to a name the pattern does not match, or deleted.
+// Either way, an open handle still reads it to the end.
+func (s *Source) locate(f *tailFile) {
+	dir := filepath.Dir(f.path)
+	if name, fi, ok := s.findInode(dir, f.key); ok {
+		path := join(dir, name)
+		if path != f.path {
+			s.log.Info("file renamed out of its file group; reading it to the end", "source", s.name, "from", f.path, "to", path, "pos", f.pos)
+			s.x.renamed.Inc()
+			f.path = path
+			s.dirty = true
+		}
+		f.statSize, f.statMtime = fi.Size(), fi.ModTime()
+		return
+	}
+	f.gone = true
+	s.dirty = true
+	s.x.delete.Inc()
+	if f.h != nil {
+		s.log.Info("file deleted; reading what remains through the open handle", "source", s.name, "file", f.path, "pos", f.pos)
+	} else if f.statSize > f.pos {
+		s.log.Warn("file deleted before it was read to the end; its remaining bytes are lost", "source", s.name, "file", f.path, "pos", f.pos, "size", f.statSize)
+	}
+}
+
+// findInode looks for key among the entries of dir.
+func (s *Source) findInode(dir string, key fileKey) (string, fs.FileInfo, bool) {
+	entries, err := s.fs.ReadDir(dir)
+	if err != nil {
+		return "", nil, false
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if k, ok := identity(fi); ok && k == key {
+			return e.Name(), fi, true
+		}
+	}
+	return "", nil, false
+}
+
+// restoring matches saved positions to the files found at start-up.
+type restoring struct {
+	ps       []position
+	used     []bool
+	byInode  map[uint64][]int
+	skip     bool // skipToEnd applies to files without a position
+	resumed  int
+	restarts int
+}
+
+// restore is the first scan: saved positions are applied to the files they
+// belong to, files without one start at 0 (or their end with skipToEnd),
+// and saved files no group names any more are found and read to the end.
+func (s *Source) restore(now time.Time, ld loaded) {
+	r := &restoring{ps: ld.Positions, used: make([]bool, len(ld.Positions)), byInode: map[uint64][]int{},
+		skip: s.cfg.SkipToEnd && !ld.Unreliable}
+	for i, p := range ld.Positions {
+		r.byInode[p.Inode] = append(r.byInode[p.Inode], i)
+	}
+	s.scanWith(now, r)
+	for i, p := range r.ps {
+		if r.used[i] {
+			continue
+		}
+		if !p.HasFP {
+			s.log.Info("missing file", "source", s.name, "file", p.File, "inode", p.Inode, "pos", p.Pos)
+			continue
+		}
+		s.resumeUnmatched(p, r)
+	}
+	s.log.Info("positions restored", "source", s.name, "resumed", r.resumed, "restarted", r.restarts, "saved", len(r.ps))
+}
+
+// adopt gives f, found by the first scan, its saved position if one is
+// for this file: same inode (and device when known) and, when the save
+// has a fingerprint, the same first bytes, wherever the file is now named.
+// Positions only Flume wrote carry no fingerprint; for those Flume's own
+// rule applies: same inode and same name.
+func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) {
+	idx := -1
+	for _, i := range r.byInode[f.key.ino] {
+		p := r.ps[i]
+		if r.used[i] || (p.HasDev && p.Dev != f.key.dev) || (!p.HasFP && p.File != f.path) {
+			continue
+		}
+		if idx < 0 || p.File == f.path {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		if r.skip {
+			f.pos = fi.Size()
+		}
+		return
+	}
+	r.used[idx] = true
+	p := r.ps[idx]
+	if ok, _ := s.openFile(f); !ok {
+		return // gone since the scan; the next scan decides
+	}
+	size := fi.Size()
+	if st, err := f.h.Stat(); err == nil {
+		size = st.Size()
+	}
+	fp, fpLen := uint64(emptyPrint), int64(0)
+	if p.HasFP {
+		fp, fpLen = p.FP, p.FPLen
+	}
+	nfp, nlen, ok, err := checkPrint(f.h, size, fp, fpLen, s.scratch)
+	switch {
+	case err != nil:
+		s.log.Error("cannot read file to check its identity; reading it from the start", "source", s.name, "file", f.path, "err", err)
+		s.closeFile(f)
+		r.restarts++
+	case !ok:
+		s.log.Info("file at the saved inode has different content (inode reused, or rewritten); reading it as a new file", "source", s.name, "file", f.path, "saved", p.File)
+		s.x.inodeReused.Inc()
+		r.restarts++
+		if r.skip {
+			f.pos = size
+		}
+		if nfp, nlen, ok, _ = checkPrint(f.h, size, emptyPrint, 0, s.scratch); ok {
+			f.fp, f.fpLen = nfp, nlen
+		}
+	case p.Pos > size:
+		s.log.Info("file shorter than its saved position (truncated); reading it from the start", "source", s.name, "file", f.path, "pos", p.Pos, "size", size)
+		s.x.truncated.Inc()
+		r.restarts++
+		if nfp, nlen, ok, _ = checkPrint(f.h, size, emptyPrint, 0, s.scratch); ok {
+			f.fp, f.fpLen = nfp, nlen
+		}
+	default:
+		f.pos, f.line = p.Pos, p.Line
+		f.fp, f.fpLen = nfp, nlen
+		r.resumed++
+		if p.File != f.path {
+			s.log.Info("file renamed while stopped; keeping its position", "source", s.name, "from", p.File, "to", f.path, "pos", p.Pos)
+			s.x.renamed.Inc()
+		}
+	}
+	if f.h != nil {
+		f.size, f.mtime = size, fi.ModTime()
+	}
+}
+
+// resumeUnmatched finds a saved file that no group names any more (renamed
+// out of its group, possibly several times, while Sluice was stopped) and
+// follows it again to read what it has beyond its position.
+func (s *Source) resumeUnmatched(p position, r *restoring) {
+	key := fileKey{p.Dev, p.Inode}
+	if s.files[key] != nil {
+		return
+	}
+	path := p.File
+	fi, err := s.fs.Stat(path)
+	if err == nil {
+		if k, ok := identity(fi); !ok || k != key {
+			err = fs.ErrNotExist // the name now belongs to another file
+		}
+	}
+	if err != nil {
+		dir := filepath.Dir(p.File)
+		name, info, found := s.findInode(dir, key)
+		if !found {
+			s.log.Info("saved file is gone", "source", s.name, "file", p.File, "pos", p.Pos)
+			return
+		}
+		path, fi = join(dir, name), info
+	}
+	if fi.Size() <= p.Pos {
+		return
+	}
+	f := &tailFile{key: key, path: path, fp: p.FP, fpLen: p.FPLen, group: s.groupOf(p.File)}
+	if ok, _ := s.openFile(f); !ok {
+		return
+	}
+	nfp, nlen, ok, err := checkPrint(f.h, fi.Size(), p.FP, p.FPLen, s.scratch)
+	if err != nil || !ok {
+		s.log.Info("saved file's inode now holds other content; not resuming it", "source", s.name, "file", path, "saved", p.File)
+		s.closeFile(f)
+		return
+	}
+	f.fp, f.fpLen = nfp, nlen
+	f.pos, f.line = p.Pos, p.Line
+	f.hdrPath = p.File
+	f.statSize, f.statMtime = fi.Size(), fi.ModTime()
+	s.track(f)
+	r.resumed++
+	s.log.Info("resuming a rotated file to read it to the end", "source", s.name, "file", path, "saved", p.File, "pos", p.Pos, "size", fi.Size())
+}
+
+// groupOf finds the group whose directory held path (for its headers), or
+// the first group.
+func (s *Source) groupOf(path string) *Group {
+	dir := filepath.Dir(path)
+	for i := range s.cfg.Groups {
+		if s.cfg.Groups[i].Dir == dir && s.cfg.Groups[i].Match(filepath.Base(path)) {
+			return &s.cfg.Groups[i]
+		}
+	}
+	for i := range s.cfg.Groups {
+		if s.cfg.Groups[i].Dir == dir {
+			return &s.cfg.Groups[i]
+		}
+	}
+	return &s.cfg.Groups[0]
+}
