@@ -64,9 +64,9 @@ type recTxn struct {
 	puts []event.Event
 }
 
-func (t *recTxn) Put(evs []event.Event) error        { t.puts = append(t.puts, evs...); return nil }
-func (t *recTxn) Take(int) ([]event.Event, error)    { return nil, nil }
-func (t *recTxn) Rollback() error                    { t.puts = nil; return nil }
+func (t *recTxn) Put(evs []event.Event) error     { t.puts = append(t.puts, evs...); return nil }
+func (t *recTxn) Take(int) ([]event.Event, error) { return nil, nil }
+func (t *recTxn) Rollback() error                 { t.puts = nil; return nil }
 func (t *recTxn) Commit() error {
 	t.r.mu.Lock()
 	defer t.r.mu.Unlock()
