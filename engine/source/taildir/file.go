@@ -27,6 +27,8 @@ type tailFile struct {
 	// Flume's fileHeader reports (a rotated file keeps the live name).
 	hdrPath string
 	seq     uint64 // tracking order, which is position-file order
+	// restoredAt is 1 + the index of the saved position applied at start.
+	restoredAt int
 
 	h vfs.File // nil while closed
 

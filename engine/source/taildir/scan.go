@@ -1,9 +1,11 @@
 package taildir
 
 import (
+	"cmp"
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice/engine/vfs"
@@ -200,7 +202,19 @@ func (s *Source) restore(now time.Time, ld loaded) {
 			s.log.Info("missing file", "source", s.name, "file", p.File, "inode", p.Inode, "pos", p.Pos)
 			continue
 		}
-		s.resumeUnmatched(p, r)
+		s.resumeUnmatched(p, r, i)
+	}
+	// Keep the saved order, so that positions written back unchanged are
+	// byte for byte the file that was read (Flume's or Sluice's).
+	rank := func(f *tailFile) int {
+		if f.restoredAt > 0 {
+			return f.restoredAt
+		}
+		return len(r.ps) + 1
+	}
+	slices.SortStableFunc(s.order, func(a, b *tailFile) int { return cmp.Compare(rank(a), rank(b)) })
+	for i, f := range s.order {
+		f.seq = uint64(i + 1)
 	}
 	s.log.Info("positions restored", "source", s.name, "resumed", r.resumed, "restarted", r.restarts, "saved", len(r.ps))
 }
@@ -228,6 +242,7 @@ func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) {
 		return
 	}
 	r.used[idx] = true
+	f.restoredAt = idx + 1
 	p := r.ps[idx]
 	if ok, _ := s.openFile(f); !ok {
 		return // gone since the scan; the next scan decides
@@ -280,7 +295,7 @@ func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) {
 // resumeUnmatched finds a saved file that no group names any more (renamed
 // out of its group, possibly several times, while Sluice was stopped) and
 // follows it again to read what it has beyond its position.
-func (s *Source) resumeUnmatched(p position, r *restoring) {
+func (s *Source) resumeUnmatched(p position, r *restoring, idx int) {
 	key := fileKey{p.Dev, p.Inode}
 	if s.files[key] != nil {
 		return
@@ -318,6 +333,7 @@ func (s *Source) resumeUnmatched(p position, r *restoring) {
 	f.pos, f.line = p.Pos, p.Line
 	f.hdrPath = p.File
 	f.statSize, f.statMtime = fi.Size(), fi.ModTime()
+	f.restoredAt = idx + 1
 	s.track(f)
 	r.resumed++
 	s.log.Info("resuming a rotated file to read it to the end", "source", s.name, "file", path, "saved", p.File, "pos", p.Pos, "size", fi.Size())
