@@ -40,6 +40,12 @@ type tailFile struct {
 	fp    uint64
 	fpLen int64
 
+	// ctxLen bytes ending at ctxEnd (a committed position) hash to ctx:
+	// with fp, what identifies a copy of this file's content (copytruncate).
+	ctx    uint64
+	ctxEnd int64
+	ctxLen int64
+
 	size  int64     // size and mtime when last checked through the handle
 	mtime time.Time // (zero: not checked since opened)
 
@@ -103,3 +109,38 @@ func checkPrint(h vfs.File, size int64, fp uint64, fpLen int64, scratch []byte) 
 
 // emptyPrint is the fingerprint of no bytes, which every file matches.
 const emptyPrint = fnvOffset
+
+// contextSize is how many bytes before a position are remembered to
+// recognise a copy of the file up to that position.
+const contextSize = 256
+
+// hashAt hashes n bytes of h at off; ok is false when they are not all there.
+func hashAt(h vfs.File, off, n int64, scratch []byte) (uint64, bool, error) {
+	buf := scratch[:n]
+	k, err := h.ReadAt(buf, off)
+	if k < len(buf) {
+		if err != nil && err != io.EOF {
+			return 0, false, err
+		}
+		return 0, false, nil
+	}
+	return fnv64a(fnvOffset, buf), true, nil
+}
+
+// isCopy reports whether h, a file of size bytes, holds the content f had
+// when it was last remembered: same first bytes, same bytes before the
+// remembered position, and at least f.pos bytes.
+func (f *tailFile) isCopy(h vfs.File, size int64, scratch []byte) bool {
+	if size < f.pos || f.fpLen == 0 || (f.pos > f.fpLen && f.ctxLen == 0) || size < f.fpLen {
+		return false // not enough known about the content up to f.pos
+	}
+	if fp, ok, err := hashAt(h, 0, f.fpLen, scratch); err != nil || !ok || fp != f.fp {
+		return false
+	}
+	if f.ctxLen > 0 {
+		if c, ok, err := hashAt(h, f.ctxEnd-f.ctxLen, f.ctxLen, scratch); err != nil || !ok || c != f.ctx {
+			return false
+		}
+	}
+	return true
+}

@@ -32,6 +32,10 @@ type position struct {
 	FPLen int64
 	HasFP bool
 	Line  lineState
+	// CtxLen bytes ending at CtxEnd hash to Ctx (see tailFile).
+	Ctx    uint64
+	CtxEnd int64
+	CtxLen int64
 }
 
 // maxStateFile bounds how much of a position or sidecar file is read: a
@@ -229,13 +233,16 @@ func jsonInt(dec *json.Decoder) (int64, error) {
 	return n, nil
 }
 
-// sidecar is Sluice's own record of positions, written after the Flume
-// file. Flume holds the checksum of the Flume file written with it, so a
-// later reader can tell whether the Flume file was changed since (by Flume
-// itself, or a crash between the two writes) and then trust that instead.
+// sidecar is Sluice's own record of positions, written just before the
+// Flume file. Flume is the checksum of the Flume file written with it and
+// Prev that of the Flume file it replaced, so a reader can tell the three
+// cases apart: both written (they agree), a crash between the two writes
+// (the Flume file is still Prev: the sidecar is newer and complete), and a
+// Flume file rewritten since by Flume itself (neither: trust the Flume file).
 type sidecar struct {
 	Version int         `json:"version"`
 	Flume   string      `json:"flume"`
+	Prev    string      `json:"prev"`
 	Files   []sideEntry `json:"files"`
 }
 
@@ -247,6 +254,11 @@ type sideEntry struct {
 	FPLen int64      `json:"fpLen"`
 	FP    string     `json:"fp"`
 	Line  *lineState `json:"line,omitempty"`
+	// The bytes before a recent position, to recognise a copy of the file
+	// (copytruncate) that holds what was not read yet.
+	CtxEnd int64  `json:"ctxEnd,omitempty"`
+	CtxLen int64  `json:"ctxLen,omitempty"`
+	Ctx    string `json:"ctx,omitempty"`
 }
 
 func checksum(b []byte) string {
@@ -257,10 +269,13 @@ func checksum(b []byte) string {
 
 func fpString(fp uint64) string { return strconv.FormatUint(fp, 16) }
 
-func encodeSidecar(ps []position, flume []byte) ([]byte, error) {
-	sc := sidecar{Version: 1, Flume: checksum(flume), Files: make([]sideEntry, 0, len(ps))}
+func encodeSidecar(ps []position, flume []byte, prev string) ([]byte, error) {
+	sc := sidecar{Version: 1, Flume: checksum(flume), Prev: prev, Files: make([]sideEntry, 0, len(ps))}
 	for _, p := range ps {
 		e := sideEntry{Dev: p.Dev, Inode: p.Inode, Pos: p.Pos, File: p.File, FPLen: p.FPLen, FP: fpString(p.FP)}
+		if p.CtxLen > 0 {
+			e.CtxEnd, e.CtxLen, e.Ctx = p.CtxEnd, p.CtxLen, fpString(p.Ctx)
+		}
 		if p.Line != (lineState{}) {
 			l := p.Line
 			e.Line = &l
@@ -290,6 +305,13 @@ func (e sideEntry) position() (position, error) {
 	if e.Line != nil {
 		p.Line = *e.Line
 	}
+	if e.CtxLen > 0 {
+		ctx, err := strconv.ParseUint(e.Ctx, 16, 64)
+		if err != nil || e.CtxLen > contextSize || e.CtxEnd < e.CtxLen {
+			return position{}, fmt.Errorf("entry for %s has a bad context (%q, %d bytes at %d)", e.File, e.Ctx, e.CtxLen, e.CtxEnd)
+		}
+		p.Ctx, p.CtxEnd, p.CtxLen = ctx, e.CtxEnd, e.CtxLen
+	}
 	if p.Pos < 0 || p.FPLen < 0 || p.FPLen > fingerprintSize {
 		return position{}, fmt.Errorf("entry for %s has pos %d and fpLen %d", e.File, p.Pos, p.FPLen)
 	}
@@ -302,6 +324,8 @@ type loaded struct {
 	// Unreliable is true when the Flume file exists but could not be read
 	// whole: files it may have listed are not skipped to their end.
 	Unreliable bool
+	// Sum is the checksum of the Flume file as found ("" when missing).
+	Sum string
 	// Notes are things worth logging about how the state was read.
 	Notes []string
 }
@@ -322,11 +346,8 @@ func loadPositions(fsys vfs.FS, name string) (loaded, error) {
 	if err != nil {
 		return out, fmt.Errorf("position file %s: %w", name, err)
 	}
+	out.Sum = checksum(flume)
 	ps, perr := decodeFlume(flume)
-	if perr != nil {
-		out.Unreliable = true
-		out.Notes = append(out.Notes, fmt.Sprintf("position file %s is damaged (%v); using the %d entries before the damage, and files without a position are read from their start even with skipToEnd", name, perr, len(ps)))
-	}
 
 	var sc *sidecar
 	if data, err := readBounded(fsys, name+sidecarSuffix); err == nil {
@@ -337,53 +358,50 @@ func loadPositions(fsys vfs.FS, name string) (loaded, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		out.Notes = append(out.Notes, fmt.Sprintf("ignoring unreadable sidecar %s: %v", name+sidecarSuffix, err))
 	}
+	var side []position
+	if sc != nil {
+		for _, e := range sc.Files {
+			p, err := e.position()
+			if err != nil {
+				out.Notes = append(out.Notes, fmt.Sprintf("sidecar %s: skipping an entry: %v", name+sidecarSuffix, err))
+				continue
+			}
+			side = append(side, p)
+		}
+		switch out.Sum {
+		case sc.Flume:
+			out.Positions = side
+			return out, nil
+		case sc.Prev:
+			out.Notes = append(out.Notes, fmt.Sprintf("position file %s is one write behind its sidecar (stopped between the two writes); using the sidecar", name))
+			out.Positions = side
+			return out, nil
+		}
+	}
+	if perr != nil {
+		out.Unreliable = true
+		out.Notes = append(out.Notes, fmt.Sprintf("position file %s is damaged (%v); using the %d entries before the damage, and files without a position are read from their start even with skipToEnd", name, perr, len(ps)))
+	}
 	if sc == nil {
 		out.Positions = ps
 		return out, nil
 	}
-	var side []position
-	for _, e := range sc.Files {
-		p, err := e.position()
-		if err != nil {
-			out.Notes = append(out.Notes, fmt.Sprintf("sidecar %s: skipping an entry: %v", name+sidecarSuffix, err))
-			continue
-		}
-		side = append(side, p)
-	}
-	if perr == nil && sc.Flume == checksum(flume) {
-		out.Positions = side
-		return out, nil
-	}
-	if perr == nil {
-		out.Notes = append(out.Notes, fmt.Sprintf("position file %s changed since Sluice wrote it (by Flume, or a crash between writes); using its positions", name))
-	}
-	// The Flume file is authoritative. The sidecar, written after it, still
-	// knows what each inode's file looked like: a fingerprint that matches
-	// the file found at start-up proves the Flume position is for it, and one
-	// that does not makes the file count as new (re-read, never skipped).
-	inFlume := map[uint64]bool{}
+	out.Notes = append(out.Notes, fmt.Sprintf("position file %s was rewritten by another program (Flume?) since Sluice wrote it; using its positions", name))
+	// Flume carried on from Sluice's positions. Where it carried on in the
+	// same file (same inode and name, not behind Sluice's position), the
+	// sidecar's fingerprint still tells that file apart from a reused inode.
+	// The bytes before Sluice's position describe a content Flume may have
+	// seen truncated since, so they are not used to find copies.
 	for i := range ps {
-		inFlume[ps[i].Inode] = true
-		best := -1
-		for j, s := range side {
-			if s.Inode == ps[i].Inode && (best < 0 || s.File == ps[i].File) {
-				best = j
+		for _, s := range side {
+			if s.Inode == ps[i].Inode && s.File == ps[i].File && s.Pos <= ps[i].Pos {
+				ps[i].Dev, ps[i].HasDev = s.Dev, true
+				ps[i].FP, ps[i].FPLen, ps[i].HasFP = s.FP, s.FPLen, true
+				if s.Pos == ps[i].Pos {
+					ps[i].Line = s.Line
+				}
+				break
 			}
-		}
-		if best >= 0 {
-			s := side[best]
-			ps[i].Dev, ps[i].HasDev = s.Dev, true
-			ps[i].FP, ps[i].FPLen, ps[i].HasFP = s.FP, s.FPLen, true
-			if s.Pos == ps[i].Pos && s.File == ps[i].File {
-				ps[i].Line = s.Line
-			}
-		}
-	}
-	// Files only the sidecar knows are rotated files Sluice was still
-	// draining; re-reading them risks duplicates, forgetting them loss.
-	for _, s := range side {
-		if !inFlume[s.Inode] {
-			ps = append(ps, s)
 		}
 	}
 	out.Positions = ps
@@ -406,19 +424,21 @@ func readBounded(fsys vfs.FS, name string) ([]byte, error) {
 	return data, nil
 }
 
-// savePositions writes the Flume file and then the sidecar, each
-// atomically (temp file, fsync, rename, fsync of the directory). A crash
-// between the two leaves a newer Flume file and an older sidecar, which
-// loadPositions resolves in favour of the Flume file: the older sidecar's
-// fingerprints can only make a file look new (re-read), never skip it.
-func savePositions(fsys vfs.FS, name string, ps []position) error {
+// savePositions writes the sidecar and then the Flume file, each
+// atomically (temp file, fsync, rename, fsync of the directory). prev is
+// the checksum of the Flume file being replaced; the new one's is returned.
+func savePositions(fsys vfs.FS, name string, ps []position, prev string) (string, error) {
 	flume := encodeFlume(ps)
-	side, err := encodeSidecar(ps, flume)
+	side, err := encodeSidecar(ps, flume, prev)
 	if err != nil {
-		return fmt.Errorf("encode sidecar: %w", err)
+		return prev, fmt.Errorf("encode sidecar: %w", err)
+	}
+	if err := vfs.WriteFileAtomic(fsys, name+sidecarSuffix, side, 0o644); err != nil {
+		return prev, err
 	}
 	if err := vfs.WriteFileAtomic(fsys, name, flume, 0o644); err != nil {
-		return err
+		// The Flume file may or may not have been replaced.
+		return "", err
 	}
-	return vfs.WriteFileAtomic(fsys, name+sidecarSuffix, side, 0o644)
+	return checksum(flume), nil
 }

@@ -94,8 +94,11 @@ func (s *Source) scanWith(now time.Time, pending *restoring) {
 			f := s.files[key]
 			if f == nil {
 				f = &tailFile{key: key, path: path, group: g, fp: emptyPrint}
-				if pending != nil {
-					pending.adopt(s, f, fi)
+				if pending == nil || !pending.adopt(s, f, fi) {
+					s.identify(f)
+				}
+				if pending == nil {
+					s.urgent = true // a new file: record it before it can be rotated away
 				}
 				s.track(f)
 			} else if f.path != path && !s.stillNamed(f) {
@@ -224,7 +227,8 @@ func (s *Source) restore(now time.Time, ld loaded) {
 // has a fingerprint, the same first bytes, wherever the file is now named.
 // Positions only Flume wrote carry no fingerprint; for those Flume's own
 // rule applies: same inode and same name.
-func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) {
+// It reports whether a saved position was found and the file opened.
+func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) bool {
 	idx := -1
 	for _, i := range r.byInode[f.key.ino] {
 		p := r.ps[i]
@@ -239,13 +243,13 @@ func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) {
 		if r.skip {
 			f.pos = fi.Size()
 		}
-		return
+		return false
 	}
 	r.used[idx] = true
 	f.restoredAt = idx + 1
 	p := r.ps[idx]
 	if ok, _ := s.openFile(f); !ok {
-		return // gone since the scan; the next scan decides
+		return true // gone since the scan; the next scan decides
 	}
 	size := fi.Size()
 	if st, err := f.h.Stat(); err == nil {
@@ -262,9 +266,10 @@ func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) {
 		s.closeFile(f)
 		r.restarts++
 	case !ok:
-		s.log.Info("file at the saved inode has different content (inode reused, or rewritten); reading it as a new file", "source", s.name, "file", f.path, "saved", p.File)
+		s.log.Info("file at the saved inode has different content (inode reused, or truncated and rewritten); reading it as a new file", "source", s.name, "file", f.path, "saved", p.File)
 		s.x.inodeReused.Inc()
 		r.restarts++
+		s.recoverCopy(saved(f, p))
 		if r.skip {
 			f.pos = size
 		}
@@ -275,12 +280,16 @@ func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) {
 		s.log.Info("file shorter than its saved position (truncated); reading it from the start", "source", s.name, "file", f.path, "pos", p.Pos, "size", size)
 		s.x.truncated.Inc()
 		r.restarts++
+		if p.HasFP {
+			s.recoverCopy(saved(f, p))
+		}
 		if nfp, nlen, ok, _ = checkPrint(f.h, size, emptyPrint, 0, s.scratch); ok {
 			f.fp, f.fpLen = nfp, nlen
 		}
 	default:
 		f.pos, f.line = p.Pos, p.Line
 		f.fp, f.fpLen = nfp, nlen
+		f.ctx, f.ctxEnd, f.ctxLen = p.Ctx, p.CtxEnd, p.CtxLen
 		r.resumed++
 		if p.File != f.path {
 			s.log.Info("file renamed while stopped; keeping its position", "source", s.name, "from", p.File, "to", f.path, "pos", p.Pos)
@@ -290,6 +299,32 @@ func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) {
 	if f.h != nil {
 		f.size, f.mtime = size, fi.ModTime()
 	}
+	return true
+}
+
+// identify opens a newly found file and takes its fingerprint at once, as
+// Flume opens it: if the file is truncated before its first read, the
+// truncation is still seen and its content looked for in a copy.
+func (s *Source) identify(f *tailFile) {
+	if ok, err := s.openFile(f); !ok || err != nil {
+		return
+	}
+	fi, err := f.h.Stat()
+	if err != nil {
+		s.closeFile(f)
+		return
+	}
+	if fp, n, ok, err := checkPrint(f.h, fi.Size(), emptyPrint, 0, s.scratch); err == nil && ok {
+		f.fp, f.fpLen = fp, n
+		f.size, f.mtime = fi.Size(), fi.ModTime()
+	}
+	f.active = s.clk.Now()
+}
+
+// saved is f as it was when p was saved, for recoverCopy.
+func saved(f *tailFile, p position) *tailFile {
+	return &tailFile{key: f.key, path: f.path, group: f.group, hdrPath: p.File, pos: p.Pos, line: p.Line,
+		fp: p.FP, fpLen: p.FPLen, ctx: p.Ctx, ctxEnd: p.CtxEnd, ctxLen: p.CtxLen}
 }
 
 // resumeUnmatched finds a saved file that no group names any more (renamed
@@ -331,6 +366,7 @@ func (s *Source) resumeUnmatched(p position, r *restoring, idx int) {
 	}
 	f.fp, f.fpLen = nfp, nlen
 	f.pos, f.line = p.Pos, p.Line
+	f.ctx, f.ctxEnd, f.ctxLen = p.Ctx, p.CtxEnd, p.CtxLen
 	f.hdrPath = p.File
 	f.statSize, f.statMtime = fi.Size(), fi.ModTime()
 	f.restoredAt = idx + 1

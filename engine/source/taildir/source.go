@@ -75,7 +75,9 @@ type Source struct {
 	scratch []byte
 
 	dirty     bool // positions changed since the last write
+	urgent    bool // a file's identity changed: write without waiting
 	lastWrite time.Time
+	lastSum   string      // checksum of the Flume position file as last written or read
 	full      atomic.Bool // the last delivery found a channel full
 
 	wake  waker
@@ -89,7 +91,7 @@ type Source struct {
 type extras struct {
 	open, tracked                           *metrics.Counter
 	renamed, truncated, inodeReused, delete *metrics.Counter
-	split, truncLines, partial              *metrics.Counter
+	split, truncLines, partial, copied      *metrics.Counter
 }
 
 var _ source.Pollable = (*Source)(nil)
@@ -122,6 +124,7 @@ func New(name string, cfg Config, cp *source.ChannelProcessor, env registry.Env)
 		split:       g.Extra("LongLineSplitCount", metrics.KindCounter),
 		truncLines:  g.Extra("LongLineTruncateCount", metrics.KindCounter),
 		partial:     g.Extra("PartialLineFlushCount", metrics.KindCounter),
+		copied:      g.Extra("CopyRecoveredCount", metrics.KindCounter),
 	}
 	s.wake.init()
 	return s
@@ -156,6 +159,7 @@ func (s *Source) Start(ctx context.Context) error {
 		s.log.Warn(n, "source", s.name)
 	}
 	s.lock = lock
+	s.lastSum = ld.Sum
 	s.files = map[fileKey]*tailFile{}
 	s.order = nil
 	s.seen = map[fileKey]bool{}
@@ -378,8 +382,12 @@ func (s *Source) closeFile(f *tailFile) {
 func (s *Source) restart(f *tailFile) {
 	f.pos, f.line = 0, lineState{}
 	f.fp, f.fpLen = emptyPrint, 0
+	f.ctx, f.ctxEnd, f.ctxLen = 0, 0, 0
 	f.hdrPath = f.path
 	s.dirty = true
+	// Until the new content's fingerprint is saved, a crash would leave only
+	// the old one, which can no longer find this content's copy.
+	s.urgent = true
 	if s.bufFile == f {
 		s.bufFile = nil
 	}
@@ -389,6 +397,7 @@ func (s *Source) restart(f *tailFile) {
 // truncation and delivers what it holds. more reports that maxBatchCount
 // stopped it with lines left.
 func (s *Source) service(ctx context.Context, f *tailFile, now time.Time, flush bool) (more bool, err error) {
+	reopened := false
 	if f.h == nil {
 		if f.matched && f.statSize == f.pos && !f.statMtime.After(f.mtime) {
 			return false, nil // closed and unchanged
@@ -414,6 +423,7 @@ func (s *Source) service(ctx context.Context, f *tailFile, now time.Time, flush 
 			return false, nil
 		}
 		f.active = now
+		reopened = true
 	}
 	fi, err := f.h.Stat()
 	if err != nil {
@@ -425,7 +435,7 @@ func (s *Source) service(ctx context.Context, f *tailFile, now time.Time, flush 
 	size, mtime := fi.Size(), fi.ModTime()
 	if size != f.size || !mtime.Equal(f.mtime) {
 		f.active = now
-		if !s.verify(f, size) {
+		if !s.verify(f, size, reopened) {
 			return false, nil
 		}
 		f.size, f.mtime = size, mtime
@@ -438,34 +448,111 @@ func (s *Source) service(ctx context.Context, f *tailFile, now time.Time, flush 
 
 // verify checks f's fingerprint against the file's first bytes, restarting
 // f from its start when they differ or the file shrank below f's position.
-// It reports false when the file could not be read.
-func (s *Source) verify(f *tailFile, size int64) bool {
-	if size < f.pos {
-		s.log.Info("file truncated; reading it again from the start", "source", s.name, "file", f.path, "pos", f.pos, "size", size)
-		s.x.truncated.Inc()
-		s.restart(f)
-	}
-	fp, n, ok, err := checkPrint(f.h, size, f.fp, f.fpLen, s.scratch)
-	if err != nil {
-		s.ctr.EventReadFail.Inc()
-		s.log.Error("read failed", "source", s.name, "file", f.path, "err", err)
-		s.closeFile(f)
-		return false
+// Before it does, the lines f had not read are looked for in a copy of the
+// old content (copytruncate). It reports false when the file could not be
+// read.
+func (s *Source) verify(f *tailFile, size int64, reopened bool) bool {
+	truncated := size < f.pos
+	var fp uint64
+	var n int64
+	ok := false
+	if !truncated {
+		var err error
+		if fp, n, ok, err = checkPrint(f.h, size, f.fp, f.fpLen, s.scratch); err != nil {
+			s.ctr.EventReadFail.Inc()
+			s.log.Error("read failed", "source", s.name, "file", f.path, "err", err)
+			s.closeFile(f)
+			return false
+		}
 	}
 	if !ok {
-		s.log.Info("file content replaced (copytruncate, or an inode reused); reading it from the start", "source", s.name, "file", f.path, "pos", f.pos, "size", size)
-		s.x.truncated.Inc()
+		if reopened && !truncated {
+			s.log.Info("file at a known inode has other content (inode reused, or rewritten while closed); reading it from the start", "source", s.name, "file", f.path, "pos", f.pos, "size", size)
+			s.x.inodeReused.Inc()
+		} else {
+			s.log.Info("file truncated or rewritten (copytruncate?); reading it from the start", "source", s.name, "file", f.path, "pos", f.pos, "size", size)
+			s.x.truncated.Inc()
+		}
+		s.recoverCopy(f)
 		s.restart(f)
-		if fp, n, ok, err = checkPrint(f.h, size, f.fp, f.fpLen, s.scratch); err != nil || !ok {
+		var err error
+		if fp, n, ok, err = checkPrint(f.h, size, emptyPrint, 0, s.scratch); err != nil || !ok {
 			s.closeFile(f)
 			return false
 		}
 	}
 	if n != f.fpLen {
 		s.dirty = true
+		if n == fingerprintSize {
+			// The content's identity is now complete: save it, so that a
+			// copy of it can be found even if Sluice dies soon.
+			s.urgent = true
+		}
 	}
 	f.fp, f.fpLen = fp, n
 	return true
+}
+
+// recoverCopy looks in old's directory for a copy of old's content as it
+// was at old's position — what logrotate's copytruncate leaves before it
+// truncates — and, if there is one, follows it from that position, so the
+// lines not read before the truncation are read from the copy. The copy is
+// recognised by old's first bytes and the bytes before a recent position;
+// a file the groups already follow is left alone.
+func (s *Source) recoverCopy(old *tailFile) {
+	if old.pos == 0 && old.fpLen < fingerprintSize {
+		return // nothing read, and too little known to tell a copy
+	}
+	dir := filepath.Dir(old.path)
+	entries, err := s.fs.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	var best *tailFile
+	var bestTime time.Time
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.Size() < old.pos {
+			continue
+		}
+		key, ok := identity(info)
+		if !ok || key == old.key || s.files[key] != nil {
+			continue
+		}
+		c := &tailFile{key: key, path: join(dir, e.Name())}
+		if ok, _ := s.openFile(c); !ok {
+			continue
+		}
+		fi, err := c.h.Stat()
+		if err != nil || !old.isCopy(c.h, fi.Size(), s.scratch) || (best != nil && !fi.ModTime().After(bestTime)) {
+			c.h.Close()
+			continue
+		}
+		if best != nil {
+			best.h.Close()
+		}
+		best, bestTime = c, fi.ModTime()
+	}
+	if best == nil {
+		if old.h != nil && old.size > old.pos {
+			s.log.Warn("no copy of the truncated file found; its lines not yet read are lost", "source", s.name, "file", old.path, "pos", old.pos, "size", old.size)
+		}
+		return
+	}
+	c := best
+	c.group, c.hdrPath = old.group, old.hdrPath
+	c.pos, c.line = old.pos, old.line
+	c.fp, c.fpLen = old.fp, old.fpLen
+	c.ctx, c.ctxEnd, c.ctxLen = old.ctx, old.ctxEnd, old.ctxLen
+	c.statSize, c.statMtime = -1, bestTime
+	c.active = s.clk.Now()
+	s.track(c)
+	s.urgent = true
+	s.x.copied.Inc()
+	s.log.Info("reading the rest of a truncated file from its copy", "source", s.name, "file", old.path, "copy", c.path, "pos", c.pos)
 }
 
 // tail delivers f's lines from its position, batch by batch, until a
@@ -504,11 +591,15 @@ func (s *Source) tail(ctx context.Context, f *tailFile, now time.Time, flush boo
 		f.pos, f.line = next, st
 		f.active = now
 		s.dirty = true
+		s.rememberWindow(f)
 		s.ctr.EventAcceptedCount.Add(int64(len(evs)))
 		s.ctr.AppendBatchAcceptedCount.Inc()
 		s.x.split.Add(stats.split)
 		s.x.truncLines.Add(stats.truncated)
 		s.x.partial.Add(stats.partial)
+		// A busy file can keep one pass going for long; positions are due
+		// every writePosInterval regardless (Flume writes them from a timer).
+		s.maybeSave(s.clk.Now())
 		if len(evs) < s.cfg.BatchSize {
 			return false, nil
 		}
@@ -673,7 +764,7 @@ func (s *Source) closeIdle(ctx context.Context, now time.Time) {
 // maybeSave writes the positions when they changed and writePosInterval
 // has passed since the last write.
 func (s *Source) maybeSave(now time.Time) {
-	if !s.dirty || now.Sub(s.lastWrite) < s.cfg.WritePosInterval {
+	if !s.dirty || (!s.urgent && now.Sub(s.lastWrite) < s.cfg.WritePosInterval) {
 		return
 	}
 	s.lastWrite = now
@@ -692,14 +783,46 @@ func (s *Source) save() error {
 		if f.gone {
 			continue
 		}
+		s.remember(f)
 		ps = append(ps, position{Dev: f.key.dev, HasDev: true, Inode: f.key.ino, Pos: f.pos, File: f.path,
-			FP: f.fp, FPLen: f.fpLen, HasFP: true, Line: f.line})
+			FP: f.fp, FPLen: f.fpLen, HasFP: true, Line: f.line, Ctx: f.ctx, CtxEnd: f.ctxEnd, CtxLen: f.ctxLen})
 	}
-	if err := savePositions(s.fs, s.cfg.PositionFile, ps); err != nil {
+	sum, err := savePositions(s.fs, s.cfg.PositionFile, ps, s.lastSum)
+	s.lastSum = sum
+	if err != nil {
 		return err
 	}
-	s.dirty = false
+	s.dirty, s.urgent = false, false
 	return nil
+}
+
+// remember hashes the bytes before f's position, so that a copy of the
+// file up to there can be recognised after a truncation.
+func (s *Source) remember(f *tailFile) {
+	if f.h == nil || f.pos == f.ctxEnd || f.pos <= f.fpLen {
+		return
+	}
+	if fi, err := f.h.Stat(); err != nil || fi.Size() < f.pos {
+		return
+	}
+	n := min(f.pos, contextSize)
+	if c, ok, err := hashAt(f.h, f.pos-n, n, s.scratch); err == nil && ok {
+		f.ctx, f.ctxEnd, f.ctxLen = c, f.pos, n
+	}
+}
+
+// rememberWindow is remember from the read window, which after a batch
+// usually still holds the bytes before the new position.
+func (s *Source) rememberWindow(f *tailFile) {
+	if s.bufFile != f || f.pos <= f.fpLen {
+		return
+	}
+	n := min(f.pos, contextSize)
+	start := f.pos - n - s.bufOff
+	if start < 0 || f.pos > s.bufOff+int64(s.bufLen) {
+		return
+	}
+	f.ctx, f.ctxEnd, f.ctxLen = fnv64a(fnvOffset, s.buf[start:start+n]), f.pos, n
 }
 
 func init() {

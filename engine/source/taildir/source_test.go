@@ -413,3 +413,54 @@ func TestMissingDirectoryIsFollowedOnceCreated(t *testing.T) {
 	r.poll()
 	r.expect("hello")
 }
+
+func TestCopyTruncateReadsUnreadLinesFromTheCopy(t *testing.T) {
+	long := func(p string, from, to int) []string {
+		var out []string
+		for _, l := range lines(p, from, to) {
+			out = append(out, l+"-"+strings.Repeat("x", 20))
+		}
+		return out
+	}
+	for _, stopped := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stopped=%v", stopped), func(t *testing.T) {
+			r := newRig(t, `app\.log`)
+			r.write("/logs/app.log", text(long("a", 100, 199)))
+			r.start()
+			r.poll()
+			r.restart() // positions (and the bytes before them) saved
+			if stopped {
+				r.stop()
+			}
+			r.write("/logs/app.log", text(long("a", 200, 249))) // never read before the truncation
+			// A decoy with the same first bytes but other content after,
+			// newer than the copy: only the bytes before the position tell.
+			decoy, _ := vfs.ReadFile(r.fs, "/logs/app.log")
+			r.copyTruncate("/logs/app.log", "/logs/app.log.1")
+			r.write("/logs/decoy", string(decoy[:2000])+text(long("z", 100, 199)))
+			r.write("/logs/app.log", text(long("b", 100, 102)))
+			if stopped {
+				r.start()
+			}
+			r.poll()
+			r.poll()
+			got := r.rec.bodies()
+			want := append(long("a", 100, 249), long("b", 100, 102)...)
+			if len(got) != len(want) {
+				t.Fatalf("delivered %d lines, want %d: %q", len(got), len(want), got)
+			}
+			seen := map[string]bool{}
+			for _, g := range got {
+				seen[g] = true
+			}
+			for _, w := range want {
+				if !seen[w] {
+					t.Fatalf("missing %s; got %q", w, got)
+				}
+			}
+			if n := r.counter("CopyRecoveredCount"); n != 1 {
+				t.Fatalf("CopyRecoveredCount = %d, want 1", n)
+			}
+		})
+	}
+}
