@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,28 +40,40 @@ func DefaultConfig() Config {
 	return Config{Capacity: 100, TransactionCapacity: 100, KeepAlive: 3 * time.Second, ByteCapacityBufferPercentage: 20}
 }
 
-// ParseConfig reads Flume's memory channel keys.
+// ParseConfig reads Flume's memory channel keys. Like Flume, an
+// unparsable or non-positive number falls back to the default with a
+// warning instead of failing the channel; transactionCapacity > capacity
+// fails it, as Flume's checkState does.
 func ParseConfig(r *config.Reader) (Config, error) {
 	c := DefaultConfig()
-	c.Capacity = r.Int("capacity", c.Capacity)
-	if c.Capacity <= 0 {
-		r.Notef(config.Warning, "capacity", "memory-capacity", "set capacity > 0", "capacity %d is invalid; Flume uses 100", c.Capacity)
-		c.Capacity = 100
-	}
-	c.TransactionCapacity = r.Int("transactionCapacity", c.TransactionCapacity)
-	if c.TransactionCapacity <= 0 {
-		r.Errorf("transactionCapacity", "must be > 0")
-	}
+	c.Capacity = int(lenient(r, "capacity", int64(c.Capacity), 1))
+	c.TransactionCapacity = int(lenient(r, "transactionCapacity", int64(c.TransactionCapacity), 1))
 	if c.TransactionCapacity > c.Capacity {
 		r.Errorf("transactionCapacity", "%d is greater than capacity %d; Flume refuses to configure the channel; make transactionCapacity <= capacity", c.TransactionCapacity, c.Capacity)
 	}
-	c.KeepAlive = r.Seconds("keep-alive", c.KeepAlive)
-	c.ByteCapacityBufferPercentage = r.IntRange("byteCapacityBufferPercentage", c.ByteCapacityBufferPercentage, 0, 100)
-	c.ByteCapacity = r.Int64("byteCapacity", 0)
-	if c.ByteCapacity < 0 {
-		r.Errorf("byteCapacity", "must be >= 0")
+	c.KeepAlive = time.Duration(lenient(r, "keep-alive", int64(c.KeepAlive/time.Second), 0)) * time.Second
+	c.ByteCapacityBufferPercentage = int(lenient(r, "byteCapacityBufferPercentage", int64(c.ByteCapacityBufferPercentage), 0))
+	if c.ByteCapacityBufferPercentage > 100 {
+		r.Errorf("byteCapacityBufferPercentage", "%d is over 100", c.ByteCapacityBufferPercentage)
 	}
+	c.ByteCapacity = lenient(r, "byteCapacity", 0, 0)
 	return c, r.Err()
+}
+
+// lenient reads an integer key the way Flume's MemoryChannel does: a value
+// that does not parse, or is below min, becomes def and earns a warning.
+func lenient(r *config.Reader, key string, def, min int64) int64 {
+	v, ok := r.Raw(key)
+	if !ok {
+		return def
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < min {
+		r.Notef(config.Warning, key, "memory-default", fmt.Sprintf("set %s to an integer >= %d", key, min),
+			"%s = %q is invalid; Flume (and Sluice) use the default %d instead", key, v, def)
+		return def
+	}
+	return n
 }
 
 // Channel is a memory channel.
@@ -76,8 +90,11 @@ type Channel struct {
 	inflight  int   // taken, not yet committed: still hold capacity
 	usedSlots int64 // byte slots held by queued and in-flight events
 	closed    bool
-	space     chan struct{} // closed when capacity is released
-	data      chan struct{} // closed when events are committed
+	// space is closed when capacity is released and data when events are
+	// committed. Both are made only when someone waits on them, so a busy
+	// channel nobody waits on allocates nothing per commit.
+	space chan struct{}
+	data  chan struct{}
 }
 
 var _ channel.Channel = (*Channel)(nil)
@@ -94,8 +111,7 @@ func New(name string, cfg Config, clk clock.Clock, reg *metrics.Registry, log *s
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Channel{name: name, cfg: cfg, clk: clk, log: log.With("channel", name),
-		space: make(chan struct{}), data: make(chan struct{})}
+	c := &Channel{name: name, cfg: cfg, clk: clk, log: log.With("channel", name)}
 	c.slots = math.MaxInt64
 	if cfg.ByteCapacity > 0 {
 		s := int64(float64(cfg.ByteCapacity) * (1 - float64(cfg.ByteCapacityBufferPercentage)*0.01) / 100)
@@ -132,8 +148,7 @@ func (c *Channel) Stop() error {
 	c.mu.Lock()
 	n := c.q.len() + c.inflight
 	c.closed = true
-	close(c.space)
-	c.space = make(chan struct{})
+	c.signalSpace()
 	c.mu.Unlock()
 	if n > 0 {
 		c.log.Warn("memory channel stopped with events in it; they are lost", "events", n)
@@ -146,7 +161,26 @@ func (c *Channel) Stop() error {
 func (c *Channel) Notify() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.data == nil {
+		c.data = make(chan struct{})
+	}
 	return c.data
+}
+
+// signalSpace and signalData wake whoever waits for room or for events;
+// c.mu is held.
+func (c *Channel) signalSpace() {
+	if c.space != nil {
+		close(c.space)
+		c.space = nil
+	}
+}
+
+func (c *Channel) signalData() {
+	if c.data != nil {
+		close(c.data)
+		c.data = nil
+	}
 }
 
 func (c *Channel) Begin() (channel.Transaction, error) {
@@ -199,6 +233,9 @@ func (t *txn) Take(max int) ([]event.Event, error) {
 		return nil, fmt.Errorf("channel %s: %w", c.name, channel.ErrClosed)
 	}
 	n := min(max, c.q.len())
+	if t.takes == nil && n > 0 {
+		t.takes = make([]event.Event, 0, n)
+	}
 	start := len(t.takes)
 	for i := 0; i < n; i++ {
 		t.takes = append(t.takes, c.q.popFront())
@@ -244,6 +281,9 @@ func (t *txn) Commit() error {
 			}
 			return fmt.Errorf("channel %s: cannot commit transaction: byte capacity allocated to store event body %d reached: %w", c.name, c.slots*100, channel.ErrFull)
 		}
+		if c.space == nil {
+			c.space = make(chan struct{})
+		}
 		wait := c.space
 		c.mu.Unlock()
 		tm := c.clk.NewTimer(remaining)
@@ -260,12 +300,10 @@ func (t *txn) Commit() error {
 	c.inflight -= len(t.takes)
 	c.usedSlots += t.putSlots - t.takeSlots
 	if len(t.takes) > 0 {
-		close(c.space)
-		c.space = make(chan struct{})
+		c.signalSpace()
 	}
 	if len(t.puts) > 0 {
-		close(c.data)
-		c.data = make(chan struct{})
+		c.signalData()
 	}
 	c.mu.Unlock()
 	c.counter.EventPutSuccessCount.Add(int64(len(t.puts)))
@@ -286,8 +324,7 @@ func (t *txn) Rollback() error {
 	}
 	c.inflight -= len(t.takes)
 	if len(t.takes) > 0 {
-		close(c.data)
-		c.data = make(chan struct{})
+		c.signalData()
 	}
 	c.mu.Unlock()
 	t.done = true

@@ -100,7 +100,7 @@ a1.sources.r1.filegroups.f1 = /var/log/app/trade.log
 
 func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ conf, want string }{
-		{``, "filegroups is required"},
+		{``, "filegroups: is required"},
 		{"a1.sources.r1.filegroups = f1\n", "no file group has a path"},
 		{"a1.sources.r1.filegroups = f1\na1.sources.r1.filegroups.f1 = /var/log/(unclosed\n", "not a valid regular expression"},
 		{"a1.sources.r1.filegroups = f1\na1.sources.r1.filegroups.f1 = /var/log/(?=x).*\n", "RE2"},
