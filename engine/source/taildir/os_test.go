@@ -33,10 +33,7 @@ func startOS(t *testing.T, dir, pattern string, backoff time.Duration, mutate ..
 		m(&cfg)
 	}
 	rec := &recorder{}
-	sel, err := selector.NewReplicating([]channel.Channel{rec}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sel, _ := selector.NewReplicating([]channel.Channel{rec}, nil)
 	src := New("r1", cfg, &source.ChannelProcessor{Selector: sel},
 		registry.Env{Clock: clock.Real(), FS: vfs.OS{}, Log: quietLog(), Metrics: metrics.NewRegistry(nil)})
 	run := &source.PollingRunner{S: src, Clock: clock.Real(), Log: quietLog(), Increment: backoff, Max: backoff, Wake: src.Wake}
