@@ -72,13 +72,13 @@ func (s *Source) scanWith(now time.Time, pending *restoring) {
 			msg := err.Error()
 			if s.dirErr[g.Dir] != msg {
 				s.dirErr[g.Dir] = msg
-				s.log.Error("cannot list file group directory; will keep trying", "source", s.name, "group", g.Name, "dir", g.Dir, "err", err)
+				s.log.Error("cannot list file group directory; will keep trying", "group", g.Name, "dir", g.Dir, "err", err)
 			}
 			continue
 		}
 		if _, had := s.dirErr[g.Dir]; had {
 			delete(s.dirErr, g.Dir)
-			s.log.Info("file group directory is readable again", "source", s.name, "group", g.Name, "dir", g.Dir)
+			s.log.Info("file group directory is readable again", "group", g.Name, "dir", g.Dir)
 		}
 		for _, name := range names {
 			path := join(g.Dir, name)
@@ -97,12 +97,18 @@ func (s *Source) scanWith(now time.Time, pending *restoring) {
 				if pending == nil || !pending.adopt(s, f, fi) {
 					s.identify(f)
 				}
+				if f.h != nil && f.pos >= f.size && !f.line.Discard {
+					// Nothing to read: keep the fingerprint, not the handle
+					// (a reopen checks it), so that thousands of old matching
+					// files do not hold thousands of descriptors.
+					s.closeFile(f)
+				}
 				if pending == nil {
 					s.urgent = true // a new file: record it before it can be rotated away
 				}
 				s.track(f)
 			} else if f.path != path && !s.stillNamed(f) {
-				s.log.Info("file renamed; keeping its position", "source", s.name, "from", f.path, "to", path, "pos", f.pos)
+				s.log.Info("file renamed; keeping its position", "from", f.path, "to", path, "pos", f.pos)
 				s.x.renamed.Inc()
 				f.path = path
 				s.dirty = true
@@ -138,7 +144,7 @@ func (s *Source) locate(f *tailFile) {
 	if name, fi, ok := s.findInode(dir, f.key); ok {
 		path := join(dir, name)
 		if path != f.path {
-			s.log.Info("file renamed out of its file group; reading it to the end", "source", s.name, "from", f.path, "to", path, "pos", f.pos)
+			s.log.Info("file renamed out of its file group; reading it to the end", "from", f.path, "to", path, "pos", f.pos)
 			s.x.renamed.Inc()
 			f.path = path
 			s.dirty = true
@@ -150,9 +156,9 @@ func (s *Source) locate(f *tailFile) {
 	s.dirty = true
 	s.x.delete.Inc()
 	if f.h != nil {
-		s.log.Info("file deleted; reading what remains through the open handle", "source", s.name, "file", f.path, "pos", f.pos)
+		s.log.Info("file deleted; reading what remains through the open handle", "file", f.path, "pos", f.pos)
 	} else if f.statSize > f.pos {
-		s.log.Warn("file deleted before it was read to the end; its remaining bytes are lost", "source", s.name, "file", f.path, "pos", f.pos, "size", f.statSize)
+		s.log.Warn("file deleted before it was read to the end; its remaining bytes are lost", "file", f.path, "pos", f.pos, "size", f.statSize)
 	}
 }
 
@@ -202,7 +208,7 @@ func (s *Source) restore(now time.Time, ld loaded) {
 			continue
 		}
 		if !p.HasFP {
-			s.log.Info("missing file", "source", s.name, "file", p.File, "inode", p.Inode, "pos", p.Pos)
+			s.log.Info("missing file", "file", p.File, "inode", p.Inode, "pos", p.Pos)
 			continue
 		}
 		s.resumeUnmatched(p, r, i)
@@ -219,7 +225,7 @@ func (s *Source) restore(now time.Time, ld loaded) {
 	for i, f := range s.order {
 		f.seq = uint64(i + 1)
 	}
-	s.log.Info("positions restored", "source", s.name, "resumed", r.resumed, "restarted", r.restarts, "saved", len(r.ps))
+	s.log.Info("positions restored", "resumed", r.resumed, "restarted", r.restarts, "saved", len(r.ps))
 }
 
 // adopt gives f, found by the first scan, its saved position if one is
@@ -262,11 +268,11 @@ func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) bool {
 	nfp, nlen, ok, err := checkPrint(f.h, size, fp, fpLen, s.scratch)
 	switch {
 	case err != nil:
-		s.log.Error("cannot read file to check its identity; reading it from the start", "source", s.name, "file", f.path, "err", err)
+		s.log.Error("cannot read file to check its identity; reading it from the start", "file", f.path, "err", err)
 		s.closeFile(f)
 		r.restarts++
 	case !ok:
-		s.log.Info("file at the saved inode has different content (inode reused, or truncated and rewritten); reading it as a new file", "source", s.name, "file", f.path, "saved", p.File)
+		s.log.Info("file at the saved inode has different content (inode reused, or truncated and rewritten); reading it as a new file", "file", f.path, "saved", p.File)
 		s.x.inodeReused.Inc()
 		r.restarts++
 		s.recoverCopy(saved(f, p))
@@ -277,7 +283,7 @@ func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) bool {
 			f.fp, f.fpLen = nfp, nlen
 		}
 	case p.Pos > size:
-		s.log.Info("file shorter than its saved position (truncated); reading it from the start", "source", s.name, "file", f.path, "pos", p.Pos, "size", size)
+		s.log.Info("file shorter than its saved position (truncated); reading it from the start", "file", f.path, "pos", p.Pos, "size", size)
 		s.x.truncated.Inc()
 		r.restarts++
 		if p.HasFP {
@@ -292,7 +298,7 @@ func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) bool {
 		f.ctx, f.ctxEnd, f.ctxLen = p.Ctx, p.CtxEnd, p.CtxLen
 		r.resumed++
 		if p.File != f.path {
-			s.log.Info("file renamed while stopped; keeping its position", "source", s.name, "from", p.File, "to", f.path, "pos", p.Pos)
+			s.log.Info("file renamed while stopped; keeping its position", "from", p.File, "to", f.path, "pos", p.Pos)
 			s.x.renamed.Inc()
 		}
 	}
@@ -346,7 +352,7 @@ func (s *Source) resumeUnmatched(p position, r *restoring, idx int) {
 		dir := filepath.Dir(p.File)
 		name, info, found := s.findInode(dir, key)
 		if !found {
-			s.log.Info("saved file is gone", "source", s.name, "file", p.File, "pos", p.Pos)
+			s.log.Info("saved file is gone", "file", p.File, "pos", p.Pos)
 			return
 		}
 		path, fi = join(dir, name), info
@@ -360,7 +366,7 @@ func (s *Source) resumeUnmatched(p position, r *restoring, idx int) {
 	}
 	nfp, nlen, ok, err := checkPrint(f.h, fi.Size(), p.FP, p.FPLen, s.scratch)
 	if err != nil || !ok {
-		s.log.Info("saved file's inode now holds other content; not resuming it", "source", s.name, "file", path, "saved", p.File)
+		s.log.Info("saved file's inode now holds other content; not resuming it", "file", path, "saved", p.File)
 		s.closeFile(f)
 		return
 	}
@@ -372,7 +378,7 @@ func (s *Source) resumeUnmatched(p position, r *restoring, idx int) {
 	f.restoredAt = idx + 1
 	s.track(f)
 	r.resumed++
-	s.log.Info("resuming a rotated file to read it to the end", "source", s.name, "file", path, "saved", p.File, "pos", p.Pos, "size", fi.Size())
+	s.log.Info("resuming a rotated file to read it to the end", "file", path, "saved", p.File, "pos", p.Pos, "size", fi.Size())
 }
 
 // groupOf finds the group whose directory held path (for its headers), or

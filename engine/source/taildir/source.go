@@ -156,7 +156,7 @@ func (s *Source) Start(ctx context.Context) error {
 		return fmt.Errorf("taildir source %s: %w", s.name, err)
 	}
 	for _, n := range ld.Notes {
-		s.log.Warn(n, "source", s.name)
+		s.log.Warn(n)
 	}
 	s.lock = lock
 	s.lastSum = ld.Sum
@@ -177,14 +177,14 @@ func (s *Source) Start(ctx context.Context) error {
 	if _, ok := s.fs.(vfs.OS); ok {
 		w, err := newWatcher(s)
 		if err != nil {
-			s.log.Warn("inotify unavailable; polling only", "source", s.name, "err", err)
+			s.log.Warn("inotify unavailable; polling only", "err", err)
 		} else {
 			s.watch = w
 			s.watch.sync()
 		}
 	}
 	s.started = true
-	s.log.Info("taildir source started", "source", s.name, "files", len(s.order), "positionFile", pf)
+	s.log.Info("taildir source started", "files", len(s.order), "positionFile", pf)
 	return nil
 }
 
@@ -213,7 +213,7 @@ func (s *Source) Stop(ctx context.Context) error {
 		s.lock = nil
 	}
 	s.ctr.Stop()
-	s.log.Info("taildir source stopped", "source", s.name, "accepted", s.ctr.EventAcceptedCount.Load())
+	s.log.Info("taildir source stopped", "accepted", s.ctr.EventAcceptedCount.Load())
 	return err
 }
 
@@ -369,7 +369,7 @@ func (s *Source) closeFile(f *tailFile) {
 		return
 	}
 	if err := f.h.Close(); err != nil {
-		s.log.Warn("close failed", "source", s.name, "file", f.path, "err", err)
+		s.log.Warn("close failed", "file", f.path, "err", err)
 	}
 	f.h = nil
 	if s.bufFile == f {
@@ -416,7 +416,7 @@ func (s *Source) service(ctx context.Context, f *tailFile, now time.Time, flush 
 		ok, err := s.openFile(f)
 		if err != nil {
 			s.ctr.EventReadFail.Inc()
-			s.log.Error("open failed", "source", s.name, "file", f.path, "err", err)
+			s.log.Error("open failed", "file", f.path, "err", err)
 			return false, nil
 		}
 		if !ok {
@@ -428,7 +428,7 @@ func (s *Source) service(ctx context.Context, f *tailFile, now time.Time, flush 
 	fi, err := f.h.Stat()
 	if err != nil {
 		s.ctr.EventReadFail.Inc()
-		s.log.Error("stat failed", "source", s.name, "file", f.path, "err", err)
+		s.log.Error("stat failed", "file", f.path, "err", err)
 		s.closeFile(f)
 		return false, nil
 	}
@@ -460,17 +460,17 @@ func (s *Source) verify(f *tailFile, size int64, reopened bool) bool {
 		var err error
 		if fp, n, ok, err = checkPrint(f.h, size, f.fp, f.fpLen, s.scratch); err != nil {
 			s.ctr.EventReadFail.Inc()
-			s.log.Error("read failed", "source", s.name, "file", f.path, "err", err)
+			s.log.Error("read failed", "file", f.path, "err", err)
 			s.closeFile(f)
 			return false
 		}
 	}
 	if !ok {
 		if reopened && !truncated {
-			s.log.Info("file at a known inode has other content (inode reused, or rewritten while closed); reading it from the start", "source", s.name, "file", f.path, "pos", f.pos, "size", size)
+			s.log.Info("file at a known inode has other content (inode reused, or rewritten while closed); reading it from the start", "file", f.path, "pos", f.pos, "size", size)
 			s.x.inodeReused.Inc()
 		} else {
-			s.log.Info("file truncated or rewritten (copytruncate?); reading it from the start", "source", s.name, "file", f.path, "pos", f.pos, "size", size)
+			s.log.Info("file truncated or rewritten (copytruncate?); reading it from the start", "file", f.path, "pos", f.pos, "size", size)
 			s.x.truncated.Inc()
 		}
 		s.recoverCopy(f)
@@ -538,7 +538,7 @@ func (s *Source) recoverCopy(old *tailFile) {
 	}
 	if best == nil {
 		if old.h != nil && old.size > old.pos {
-			s.log.Warn("no copy of the truncated file found; its lines not yet read are lost", "source", s.name, "file", old.path, "pos", old.pos, "size", old.size)
+			s.log.Warn("no copy of the truncated file found; its lines not yet read are lost", "file", old.path, "pos", old.pos, "size", old.size)
 		}
 		return
 	}
@@ -552,7 +552,7 @@ func (s *Source) recoverCopy(old *tailFile) {
 	s.track(c)
 	s.urgent = true
 	s.x.copied.Inc()
-	s.log.Info("reading the rest of a truncated file from its copy", "source", s.name, "file", old.path, "copy", c.path, "pos", c.pos)
+	s.log.Info("reading the rest of a truncated file from its copy", "file", old.path, "copy", c.path, "pos", c.pos)
 }
 
 // tail delivers f's lines from its position, batch by batch, until a
@@ -565,7 +565,7 @@ func (s *Source) tail(ctx context.Context, f *tailFile, now time.Time, flush boo
 		evs, next, st, stats, err := s.read(f, flush)
 		if err != nil {
 			s.ctr.EventReadFail.Inc()
-			s.log.Error("read failed", "source", s.name, "file", f.path, "err", err)
+			s.log.Error("read failed", "file", f.path, "err", err)
 			s.closeFile(f)
 			return false, nil
 		}
@@ -582,9 +582,9 @@ func (s *Source) tail(ctx context.Context, f *tailFile, now time.Time, flush boo
 			s.ctr.ChannelWriteFail.Inc()
 			if errors.Is(err, channel.ErrFull) {
 				s.full.Store(true)
-				s.log.Warn("channel full; will retry from the last committed position", "source", s.name, "file", f.path, "pos", f.pos, "err", err)
+				s.log.Warn("channel full; will retry from the last committed position", "file", f.path, "pos", f.pos, "err", err)
 			} else {
-				s.log.Error("delivery failed; will retry from the last committed position", "source", s.name, "file", f.path, "pos", f.pos, "err", err)
+				s.log.Error("delivery failed; will retry from the last committed position", "file", f.path, "pos", f.pos, "err", err)
 			}
 			return false, errDelivery
 		}
@@ -757,7 +757,7 @@ func (s *Source) closeIdle(ctx context.Context, now time.Time) {
 		}
 		s.closeFile(f)
 		f.statSize, f.statMtime = f.pos, f.mtime
-		s.log.Debug("closed idle file", "source", s.name, "file", f.path, "pos", f.pos)
+		s.log.Debug("closed idle file", "file", f.path, "pos", f.pos)
 	}
 }
 
@@ -770,7 +770,7 @@ func (s *Source) maybeSave(now time.Time) {
 	s.lastWrite = now
 	if err := s.save(); err != nil {
 		s.ctr.GenericProcessingFail.Inc()
-		s.log.Error("write positions failed; will retry", "source", s.name, "positionFile", s.cfg.PositionFile, "err", err)
+		s.log.Error("write positions failed; will retry", "positionFile", s.cfg.PositionFile, "err", err)
 	}
 }
 
