@@ -164,3 +164,24 @@ func TestNewGroup(t *testing.T) {
 		}
 	}
 }
+
+func TestAgentRunsItAsAPollableSource(t *testing.T) {
+	cfg, _ := build(t, base+`a1.sources.r1.type = taildir
+a1.sources.r1.filegroups = f1
+a1.sources.r1.filegroups.f1 = /var/log/a.log
+a1.sources.r1.backoffSleepIncrement = 250
+a1.sources.r1.maxBackoffSleep = 2000
+`)
+	env := registry.Env{Agent: "a1", Clock: clock.NewManual(epoch), FS: vfs.NewMem(nil), Log: quietLog(), Check: true}
+	g := agent.Build(cfg, env, nil)
+	if len(g.Sources) != 1 {
+		t.Fatalf("sources %d; findings %v", len(g.Sources), g.Findings)
+	}
+	run := g.Sources[0].Runner
+	if run == nil || run.Wake == nil || run.Increment != 250*time.Millisecond || run.Max != 2*time.Second {
+		t.Fatalf("runner %+v", run)
+	}
+	if _, ok := g.Sources[0].Src.(*Source); !ok {
+		t.Fatalf("source is %T", g.Sources[0].Src)
+	}
+}

@@ -169,6 +169,8 @@ func (s *Source) Start(ctx context.Context) error {
 		s.listers[i] = &lister{g: &s.cfg.Groups[i], cache: s.cfg.CachePatternMatching}
 	}
 	s.scratch = make([]byte, fingerprintSize)
+	s.bufFile, s.dirty, s.urgent = nil, false, false
+	s.full.Store(false)
 	s.ctr.Start()
 	now := s.clk.Now()
 	s.restore(now, ld)
