@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+
+	"github.com/sluicehq/sluice/engine/vfs"
 )
 
 type scanned struct {
@@ -163,6 +165,33 @@ func FuzzDecodeFlume(f *testing.F) {
 		}
 		if fmt.Sprint(again) != fmt.Sprint(ps) {
 			t.Fatalf("round trip changed positions:\n %+v\n %+v", ps, again)
+		}
+	})
+}
+
+// FuzzLoadPositions feeds arbitrary Flume and sidecar files to the loader:
+// it must never fail (only a huge file is an error) and never return a
+// position it could not have read.
+func FuzzLoadPositions(f *testing.F) {
+	ps := []position{{Dev: 1, HasDev: true, Inode: 7, Pos: 30, File: "/l/a.log", FP: 99, FPLen: 20, HasFP: true, Ctx: 5, CtxEnd: 30, CtxLen: 10}}
+	flume := encodeFlume(ps)
+	side, _ := encodeSidecar(ps, flume, "")
+	f.Add(flume, side)
+	f.Add(flume, []byte(`{"version":1,"flume":"x","prev":"","files":[{"dev":1,"inode":7,"pos":-3,"file":"/l/a.log","fpLen":5000,"fp":"zz"}]}`))
+	f.Add([]byte(`[{"inode":7,"pos":3`), side)
+	f.Fuzz(func(t *testing.T, flume, side []byte) {
+		mem := vfs.NewMem(nil)
+		mem.MkdirAll("/s", 0o755)
+		vfs.WriteFileAtomic(mem, "/s/p.json", flume, 0o644)
+		vfs.WriteFileAtomic(mem, "/s/p.json"+sidecarSuffix, side, 0o644)
+		ld, err := loadPositions(mem, "/s/p.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ld.Positions {
+			if p.Pos < 0 || p.FPLen < 0 || p.FPLen > fingerprintSize || p.CtxLen < 0 || p.CtxLen > contextSize || p.CtxEnd < p.CtxLen {
+				t.Fatalf("loaded an impossible position %+v", p)
+			}
 		}
 	})
 }
