@@ -2,6 +2,7 @@ package taildir
 
 import (
 	"io/fs"
+	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice/engine/vfs"
@@ -79,3 +80,25 @@ type aliasInfo struct {
 
 func (a aliasInfo) Sys() any           { return a.st }
 func (a aliasInfo) ModTime() time.Time { return a.FileInfo.ModTime() }
+
+// blindFS is a Mem file system whose directory listings and stats fail
+// with EIO while blind is set, as a flaky disk or an exhausted descriptor
+// table would make them.
+type blindFS struct {
+	*vfs.Mem
+	blind bool
+}
+
+func (b *blindFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	if b.blind {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: syscall.EIO}
+	}
+	return b.Mem.ReadDir(name)
+}
+
+func (b *blindFS) Stat(name string) (fs.FileInfo, error) {
+	if b.blind {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: syscall.EIO}
+	}
+	return b.Mem.Stat(name)
+}

@@ -65,10 +65,16 @@ func (s *Source) scan(now time.Time) {
 // scanWith is scan at start-up when pending holds the saved positions.
 func (s *Source) scanWith(now time.Time, pending *restoring) {
 	clear(s.seen)
+	// Directories that could not be read this time: their files keep
+	// their state (a failed listing is not a deleted file).
+	unsure := map[string]bool{}
 	for i, l := range s.listers {
 		g := &s.cfg.Groups[i]
 		names, err := l.list(s.fs, now)
 		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				unsure[g.Dir] = true
+			}
 			msg := err.Error()
 			if s.dirErr[g.Dir] != msg {
 				s.dirErr[g.Dir] = msg
@@ -83,6 +89,9 @@ func (s *Source) scanWith(now time.Time, pending *restoring) {
 		for _, name := range names {
 			path := join(g.Dir, name)
 			fi, err := s.fs.Stat(path)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				unsure[g.Dir] = true
+			}
 			if err != nil || fi.IsDir() {
 				continue // gone since the listing, or a link to a directory
 			}
@@ -118,7 +127,7 @@ func (s *Source) scanWith(now time.Time, pending *restoring) {
 		}
 	}
 	for _, f := range s.order {
-		if f.matched && !s.seen[f.key] {
+		if f.matched && !s.seen[f.key] && !unsure[filepath.Dir(f.path)] {
 			f.matched = false
 			s.locate(f)
 		}
@@ -141,7 +150,12 @@ func (s *Source) stillNamed(f *tailFile) bool {
 // Either way, an open handle still reads it to the end.
 func (s *Source) locate(f *tailFile) {
 	dir := filepath.Dir(f.path)
-	if name, fi, ok := s.findInode(dir, f.key); ok {
+	name, fi, ok, err := s.findInode(dir, f.key)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		f.matched = true // cannot tell where it went; look again next time
+		return
+	}
+	if ok {
 		path := join(dir, name)
 		if path != f.path {
 			s.log.Info("file renamed out of its file group; reading it to the end", "from", f.path, "to", path, "pos", f.pos)
@@ -163,10 +177,10 @@ func (s *Source) locate(f *tailFile) {
 }
 
 // findInode looks for key among the entries of dir.
-func (s *Source) findInode(dir string, key fileKey) (string, fs.FileInfo, bool) {
+func (s *Source) findInode(dir string, key fileKey) (string, fs.FileInfo, bool, error) {
 	entries, err := s.fs.ReadDir(dir)
 	if err != nil {
-		return "", nil, false
+		return "", nil, false, err
 	}
 	for _, e := range entries {
 		if e.IsDir() {
@@ -177,10 +191,10 @@ func (s *Source) findInode(dir string, key fileKey) (string, fs.FileInfo, bool) 
 			continue
 		}
 		if k, ok := identity(fi); ok && k == key {
-			return e.Name(), fi, true
+			return e.Name(), fi, true, nil
 		}
 	}
-	return "", nil, false
+	return "", nil, false, nil
 }
 
 // restoring matches saved positions to the files found at start-up.
@@ -350,7 +364,7 @@ func (s *Source) resumeUnmatched(p position, r *restoring, idx int) {
 	}
 	if err != nil {
 		dir := filepath.Dir(p.File)
-		name, info, found := s.findInode(dir, key)
+		name, info, found, _ := s.findInode(dir, key)
 		if !found {
 			s.log.Info("saved file is gone", "file", p.File, "pos", p.Pos)
 			return

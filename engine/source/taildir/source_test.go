@@ -464,3 +464,29 @@ func TestCopyTruncateReadsUnreadLinesFromTheCopy(t *testing.T) {
 		})
 	}
 }
+
+func TestUnreadableDirectoryForgetsNothing(t *testing.T) {
+	r := newRig(t, `.*\.log`, func(c *Config) { c.IdleTimeout = time.Second })
+	b := &blindFS{Mem: r.mem}
+	r.fs = b
+	r.write("/logs/a.log", "a1\n")
+	r.write("/logs/b.log", "b1\n")
+	r.start()
+	r.poll()
+	r.clk.Advance(2 * time.Second)
+	r.poll() // both idle and closed: only their positions remain
+	b.blind = true
+	for range 3 {
+		r.poll()
+	}
+	b.blind = false
+	r.write("/logs/a.log", "a2\n")
+	r.poll()
+	got := strings.Join(r.rec.bodies(), " ")
+	if got != "a1 b1 a2" && got != "b1 a1 a2" {
+		t.Fatalf("after the directory came back: %s (a file re-read means its position was forgotten)", got)
+	}
+	if n := r.counter("FileDeleteCount"); n != 0 {
+		t.Fatalf("FileDeleteCount = %d: an unreadable directory is not a deleted file", n)
+	}
+}
