@@ -19,6 +19,21 @@
 //     polls every 1-5 s; polling still guarantees correctness.
 //   - Lines are bounded (maxLineLength): longer ones are split or
 //     truncated, marked with a header and counted.
+//
+// Beside the position file Sluice keeps <positionFile>.sluice (device,
+// fingerprints, long-line state; Flume never reads it) and
+// <positionFile>.lock (held while running, so two agents cannot share
+// positions). Stopping Sluice and starting Flume on the same position file,
+// or the other way round, carries on where the other stopped.
+//
+// Rotation advice: with rename rotation (logrotate's default), let the
+// file group's pattern match the rotated names too (trade\.log(\.\d+)?)
+// so that generations rotated several times while Sluice was down are still
+// read; Sluice keeps each renamed file's position, so nothing is read twice.
+// With copytruncate, name copies outside the pattern: Sluice finds the copy
+// of a truncated file by its content and reads from it what it had not read
+// before the truncation. A copy the pattern matches is a new file to Sluice
+// (and to Flume) and is read from its start.
 package taildir
 
 import (
