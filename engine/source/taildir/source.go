@@ -82,11 +82,10 @@ type Source struct {
 	seen    map[fileKey]bool
 	dirErr  map[string]string // last listing error per directory, logged once
 
-	buf     []byte // read window shared by all files
+	buf     []byte // read window: bodies of delivered events point into it
 	bufFile *tailFile
 	bufOff  int64 // file offset of buf[0]
 	bufLen  int
-	spans   []span
 	scratch []byte
 
 	dirty     bool // positions changed since the last write
@@ -626,47 +625,41 @@ func (s *Source) tail(ctx context.Context, f *tailFile, now time.Time, flush boo
 	}
 }
 
-// span is a unit found in the read window, not yet copied out.
-type span struct {
-	start, end int   // in buf
-	off        int64 // file offset of the body
-	kind       unitKind
-	part       int
-}
-
 type readStats struct{ split, truncated, partial int64 }
 
-// initialWindow is the read window's starting size; it grows to hold a
-// whole line of maxLineLength when one needs it.
-const initialWindow = 1 << 20
+// Read windows are sized to the bytes known to be there, from minWindow
+// up to maxWindow (more only to hold one long line). Event bodies may be
+// slices of a window (see event), so a window lives as long as such events.
+const (
+	minWindow = 4 << 10
+	maxWindow = 1 << 20
+)
 
 // read returns the next batch of f from its committed position, the
 // position and line state after it, and what it did to long and partial
 // lines. Nothing of f changes: the caller commits after delivery.
+//
+// Bodies are not copied: each is a slice of the read window, capped at its
+// length (so a body that grows is copied rather than overwriting its
+// neighbour), and a window is never written again once read into; more
+// data goes into the unused end of the window or into a new one.
 func (s *Source) read(f *tailFile, flush bool) ([]event.Event, int64, lineState, readStats, error) {
 	var stats readStats
 	st := f.line
 	pos := f.pos
 	n := s.cfg.BatchSize
 	max := s.cfg.MaxLineLength
-	if s.buf == nil {
-		s.buf = make([]byte, min(initialWindow, max+1+4096))
-		if len(s.buf) < max+1 {
-			s.buf = make([]byte, max+1)
-		}
-	}
 	if s.bufFile != f || pos < s.bufOff || pos > s.bufOff+int64(s.bufLen) {
-		s.bufFile, s.bufOff, s.bufLen = f, pos, 0
+		s.bufFile, s.buf, s.bufOff, s.bufLen = f, nil, pos, 0
 	}
 	evs := make([]event.Event, 0, min(n, 1024))
-	spans := s.spans[:0]
 	more := true
-	for len(evs)+len(spans) < n {
+	for len(evs) < n {
 		p := int(pos - s.bufOff)
 		u, ok := scan(s.buf[p:s.bufLen], &st, max, s.cfg.LongLines, more, flush)
 		if ok {
 			if u.kind != kindDropped {
-				spans = append(spans, span{start: p + u.start, end: p + u.end, off: pos + int64(u.start), kind: u.kind, part: u.part})
+				evs = append(evs, s.event(f, p+u.start, p+u.end, pos+int64(u.start), u.kind, u.part))
 			}
 			switch u.kind {
 			case kindSplit:
@@ -684,16 +677,13 @@ func (s *Source) read(f *tailFile, flush bool) ([]event.Event, int64, lineState,
 		if !more {
 			break
 		}
-		// Copy out what was found before the window slides.
-		evs = s.materialise(evs, spans, f)
-		spans = spans[:0]
-		rest := s.bufLen - p
-		copy(s.buf, s.buf[p:s.bufLen])
-		s.bufOff, s.bufLen = pos, rest
-		if s.bufLen == len(s.buf) {
-			// Unreachable while the window holds max+1 bytes: scan always
-			// progresses on a full window. Guard against a busy loop anyway.
-			return nil, f.pos, f.line, stats, fmt.Errorf("read window of %d bytes full without a line", len(s.buf))
+		if len(s.buf)-s.bufLen < minWindow/4 {
+			// Too little room left: a new window, starting with the
+			// incomplete line (which no event refers to yet).
+			rest := s.bufLen - p
+			nb := make([]byte, s.windowSize(f, rest))
+			copy(nb, s.buf[p:s.bufLen])
+			s.buf, s.bufOff, s.bufLen = nb, pos, rest
 		}
 		k, err := f.h.ReadAt(s.buf[s.bufLen:], s.bufOff+int64(s.bufLen))
 		s.bufLen += k
@@ -705,53 +695,58 @@ func (s *Source) read(f *tailFile, flush bool) ([]event.Event, int64, lineState,
 			more = false
 		}
 	}
-	evs = s.materialise(evs, spans, f)
-	s.spans = spans[:0]
 	return evs, pos, st, stats, nil
 }
 
-// materialise copies spans out of the window into one allocation and
-// makes them events. Each body's capacity ends at its length, so a body
-// that grows is copied rather than overwriting its neighbour.
-func (s *Source) materialise(evs []event.Event, spans []span, f *tailFile) []event.Event {
-	if len(spans) == 0 {
-		return evs
+// windowSize is the size of a new window that starts with rest bytes of an
+// incomplete line: room for what the last stat said follows, doubling when
+// that estimate ran out (the file is growing), and always room to finish a
+// line of maxLineLength without copying it more than a few times.
+func (s *Source) windowSize(f *tailFile, rest int) int {
+	known := int(min(max(f.size-(s.bufOff+int64(s.bufLen)), 0), maxWindow))
+	size := rest + known
+	if known == 0 && s.buf != nil {
+		size = 2 * len(s.buf)
 	}
-	total := 0
-	for _, sp := range spans {
-		total += sp.end - sp.start
+	size = min(max(size, minWindow), maxWindow)
+	return max(size, rest+minWindow, min(2*rest, 2*(s.cfg.MaxLineLength+1)))
+}
+
+// event makes an event of buf[start:end], found at file offset off. The
+// body is a slice of the window when the window is well filled (reading a
+// backlog: no copy, and little memory held beyond the events' own bytes),
+// a copy when it is mostly empty (following the live end of a file), so
+// that events waiting in a channel never hold much more than their size.
+func (s *Source) event(f *tailFile, start, end int, off int64, kind unitKind, part int) event.Event {
+	var e event.Event
+	if 4*s.bufLen < len(s.buf) {
+		e.Body = append([]byte(nil), s.buf[start:end]...)
+	} else {
+		e.Body = s.buf[start:end:end]
 	}
-	slab := make([]byte, total)
-	o := 0
 	g := f.group
-	for _, sp := range spans {
-		n := copy(slab[o:], s.buf[sp.start:sp.end])
-		e := event.Event{Body: slab[o : o+n : o+n]}
-		o += n
-		if s.cfg.ByteOffsetHeader || s.cfg.FileHeader || len(g.Headers) > 0 || sp.kind >= kindSplit {
-			h := make(map[string]string, len(g.Headers)+2)
-			if s.cfg.ByteOffsetHeader {
-				h[ByteOffsetHeader] = strconv.FormatInt(sp.off, 10)
-			}
-			for k, v := range g.Headers {
-				h[k] = v
-			}
-			if s.cfg.FileHeader {
-				h[s.cfg.FileHeaderKey] = f.hdrPath
-			}
-			switch sp.kind {
-			case kindSplit:
-				h[LongLineHeader] = "split-" + strconv.Itoa(sp.part)
-			case kindSplitLast:
-				h[LongLineHeader] = "split-" + strconv.Itoa(sp.part) + "-last"
-			case kindTruncated:
-				h[LongLineHeader] = "truncated"
-			}
-			e.Headers = h
+	if s.cfg.ByteOffsetHeader || s.cfg.FileHeader || len(g.Headers) > 0 || kind >= kindSplit {
+		h := make(map[string]string, len(g.Headers)+2)
+		if s.cfg.ByteOffsetHeader {
+			h[ByteOffsetHeader] = strconv.FormatInt(off, 10)
 		}
-		evs = append(evs, e)
+		for k, v := range g.Headers {
+			h[k] = v
+		}
+		if s.cfg.FileHeader {
+			h[s.cfg.FileHeaderKey] = f.hdrPath
+		}
+		switch kind {
+		case kindSplit:
+			h[LongLineHeader] = "split-" + strconv.Itoa(part)
+		case kindSplitLast:
+			h[LongLineHeader] = "split-" + strconv.Itoa(part) + "-last"
+		case kindTruncated:
+			h[LongLineHeader] = "truncated"
+		}
+		e.Headers = h
 	}
-	return evs
+	return e
 }
 
 // closeIdle closes files that have not grown for idleTimeout, delivering a

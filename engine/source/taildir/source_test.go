@@ -490,3 +490,26 @@ func TestUnreadableDirectoryForgetsNothing(t *testing.T) {
 		t.Fatalf("FileDeleteCount = %d: an unreadable directory is not a deleted file", n)
 	}
 }
+
+func TestLongLineAtTheDefaultLimit(t *testing.T) {
+	r := newRig(t, `app\.log`)
+	huge := strings.Repeat("0123456789", DefaultMaxLineLength/4) // 2.5 MiB
+	r.write("/logs/app.log", "a\n"+huge[:len(huge)/3])
+	r.start()
+	r.poll()
+	r.write("/logs/app.log", huge[len(huge)/3:]+"\nb\n")
+	r.poll()
+	evs := r.rec.all()
+	var sizes []string
+	var joined strings.Builder
+	for _, e := range evs {
+		sizes = append(sizes, fmt.Sprintf("%d/%s", len(e.Body), e.Headers[LongLineHeader]))
+		if e.Headers[LongLineHeader] != "" {
+			joined.Write(e.Body)
+		}
+	}
+	want := fmt.Sprintf("1/ %d/split-1 %d/split-2 %d/split-3-last 1/", DefaultMaxLineLength, DefaultMaxLineLength, len(huge)-2*DefaultMaxLineLength)
+	if strings.Join(sizes, " ") != want || joined.String() != huge {
+		t.Fatalf("events %v, want %s (pieces rejoined equal: %v)", sizes, want, joined.String() == huge)
+	}
+}
