@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin/sluice
 PKGS := ./...
 
-.PHONY: build test lint bench run soak fuzz clean test-java
+.PHONY: build test lint bench run soak fuzz clean test-java interop interop-bench
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/sluice
@@ -34,6 +34,15 @@ soak:
 # (needs a JDK; not part of CI).
 test-java:
 	SLUICE_JAVA=1 $(GO) test -count=1 -run TestJavaDifferential ./engine/config
+
+# Interop with real Apache Flume; needs FLUME_HOME (scripts/interop.sh says
+# how to get it). Not part of `make test`: CI machines have no Flume.
+interop:
+	bash scripts/interop.sh test
+
+# The avro hop benchmark, straight and through Flume and Sluice relays.
+interop-bench:
+	bash scripts/interop.sh bench
 
 clean:
 	rm -rf bin

@@ -84,7 +84,7 @@ func Dump(e event.Event, maxBytes int) string {
 func init() {
 	registry.Register(registry.Entry{
 		Kind: registry.Sink, Name: "logger",
-		Aliases:  []string{"org.apache.flume.sink.LoggerSink"},
+		Aliases: []string{"org.apache.flume.sink.LoggerSink"},
 		Factory: registry.SinkFactory(func(env registry.Env, r *config.Reader, ch channel.Channel) (sink.Sink, error) {
 			max := r.Int("maxBytesToLog", 16)
 			// Flume's logger sink has no batch size (one event per take);
