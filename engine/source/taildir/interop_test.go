@@ -136,7 +136,7 @@ func sluicePolls(t *testing.T, logDir, posFile string, n int) []string {
 	return rec.bodies()
 }
 
-func TestFlumeInterop(t *testing.T) {
+func TestInteropWithFlume(t *testing.T) {
 	home := flumeHome(t)
 	work := t.TempDir()
 	// '=' and '&' in a path: Gson writes them as \u003d and \u0026.
