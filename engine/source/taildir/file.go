@@ -29,6 +29,9 @@ type tailFile struct {
 	seq     uint64 // tracking order, which is position-file order
 	// restoredAt is 1 + the index of the saved position applied at start.
 	restoredAt int
+	// copyOf is the followed file this one is a copy of; it is not read
+	// until that file is truncated or forgotten (see Source.release).
+	copyOf *tailFile
 
 	h vfs.File // nil while closed
 

@@ -105,6 +105,7 @@ func (s *Source) scanWith(now time.Time, pending *restoring) {
 				f = &tailFile{key: key, path: path, group: g, fp: emptyPrint}
 				if pending == nil || !pending.adopt(s, f, fi) {
 					s.identify(f)
+					s.startCopy(f, pending)
 				}
 				if f.h != nil && f.pos >= f.size && !f.line.Discard {
 					// Nothing to read: keep the fingerprint, not the handle
@@ -320,6 +321,66 @@ func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) bool {
 		f.size, f.mtime = size, fi.ModTime()
 	}
 	return true
+}
+
+// startCopy recognises a new file that is a copy of a followed (or, at
+// start-up, saved) file: logrotate's copytruncate names its copies like
+// rotated files, so a pattern that follows rotated files finds them, and
+// Flume reads each copy again from its start. A copy is recognised by a
+// whole fingerprint and the bytes before the other file's position. A copy
+// of a followed file waits (see release): while the original is read, the
+// copy holds nothing new; once the original is truncated, the copy is the
+// only place for what follows the original's last position. A copy of a
+// saved file starts at the saved position.
+func (s *Source) startCopy(f *tailFile, pending *restoring) {
+	if f.h == nil || f.fpLen < fingerprintSize {
+		return
+	}
+	for _, t := range s.order {
+		if t.copyOf == nil && t.fpLen == fingerprintSize && t.fp == f.fp && t.pos > f.pos && t.isCopy(f.h, f.size, s.scratch) {
+			f.copyOf, f.pos, f.hdrPath = t, t.pos, t.hdrPath
+			s.closeFile(f)
+			s.x.copied.Inc()
+			s.log.Info("new file is a copy of a followed file; it is read once that file is truncated", "file", f.path, "copy of", t.path, "pos", t.pos)
+			return
+		}
+	}
+	if pending == nil {
+		return
+	}
+	for i, p := range pending.ps {
+		if pending.used[i] || !p.HasFP || p.FPLen != fingerprintSize || p.FP != f.fp {
+			continue
+		}
+		if t := saved(f, p); t.isCopy(f.h, f.size, s.scratch) {
+			f.pos, f.line = t.pos, t.line
+			f.ctx, f.ctxEnd, f.ctxLen = t.ctx, t.ctxEnd, t.ctxLen
+			f.hdrPath = t.hdrPath
+			s.x.copied.Inc()
+			s.log.Info("new file is a copy of a saved file; reading it from the saved position", "file", f.path, "copy of", p.File, "pos", f.pos)
+			return
+		}
+	}
+}
+
+// release lets the copies waiting on orig be read from orig's committed
+// position: orig was truncated (or is forgotten), and what it held beyond
+// that position is now only in them.
+func (s *Source) release(orig *tailFile) {
+	for _, c := range s.order {
+		if c.copyOf != orig {
+			continue
+		}
+		c.copyOf = nil
+		c.pos, c.line = orig.pos, orig.line
+		c.ctx, c.ctxEnd, c.ctxLen = orig.ctx, orig.ctxEnd, orig.ctxLen
+		if c.statSize >= 0 && c.pos > c.statSize {
+			c.pos, c.line = c.statSize, lineState{} // orig grew past the copy: nothing of it is missing
+		}
+		c.size, c.mtime = -1, time.Time{}
+		s.dirty, s.urgent = true, true
+		s.log.Info("reading a copy from its original's last position", "file", c.path, "original", orig.path, "pos", c.pos)
+	}
 }
 
 // identify opens a newly found file and takes its fingerprint at once, as

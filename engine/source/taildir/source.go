@@ -321,6 +321,7 @@ func (s *Source) sweep() {
 	kept := s.order[:0]
 	for _, f := range s.order {
 		if !f.matched && f.h == nil && (f.gone || f.statSize <= f.pos) {
+			s.release(f)
 			delete(s.files, f.key)
 			s.dirty = true
 			if s.bufFile == f {
@@ -413,6 +414,9 @@ func (s *Source) restart(f *tailFile) {
 // truncation and delivers what it holds. more reports that maxBatchCount
 // stopped it with lines left.
 func (s *Source) service(ctx context.Context, f *tailFile, now time.Time, flush bool) (more bool, err error) {
+	if f.copyOf != nil {
+		return false, nil // a copy waiting for its original's truncation
+	}
 	reopened := false
 	if f.h == nil {
 		if f.matched && f.statSize == f.pos && !f.statMtime.After(f.mtime) {
@@ -490,6 +494,7 @@ func (s *Source) verify(f *tailFile, size int64, reopened bool) bool {
 			s.x.truncated.Inc()
 		}
 		s.recoverCopy(f)
+		s.release(f)
 		s.restart(f)
 		var err error
 		if fp, n, ok, err = checkPrint(f.h, size, emptyPrint, 0, s.scratch); err != nil || !ok {

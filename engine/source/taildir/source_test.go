@@ -2,6 +2,7 @@ package taildir
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -512,4 +513,83 @@ func TestLongLineAtTheDefaultLimit(t *testing.T) {
 	if strings.Join(sizes, " ") != want || joined.String() != huge {
 		t.Fatalf("events %v, want %s (pieces rejoined equal: %v)", sizes, want, joined.String() == huge)
 	}
+}
+
+func TestCopyTruncateWithCopiesInTheGroup(t *testing.T) {
+	long := func(p string, from, to int) []string {
+		var out []string
+		for _, l := range lines(p, from, to) {
+			out = append(out, l+"-"+strings.Repeat("y", 20))
+		}
+		return out
+	}
+	exactlyOnce := func(t *testing.T, r *rig, want []string) {
+		t.Helper()
+		got := r.rec.bodies()
+		count := map[string]int{}
+		for _, g := range got {
+			count[g]++
+		}
+		for _, w := range want {
+			if count[w] != 1 {
+				t.Fatalf("%s delivered %d times; got %d lines for %d wanted", w, count[w], len(got), len(want))
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("delivered %d lines, want %d", len(got), len(want))
+		}
+	}
+	t.Run("copy and truncate between polls", func(t *testing.T) {
+		r := newRig(t, `app\.log.*`)
+		r.write("/logs/app.log", text(long("a", 100, 199)))
+		r.start()
+		r.poll()
+		r.write("/logs/app.log", text(long("a", 200, 249)))
+		r.copyTruncate("/logs/app.log", "/logs/app.log.1")
+		r.write("/logs/app.log", text(long("b", 100, 102)))
+		r.poll()
+		r.poll()
+		exactlyOnce(t, r, append(long("a", 100, 249), long("b", 100, 102)...))
+	})
+	t.Run("copy seen before the truncation", func(t *testing.T) {
+		r := newRig(t, `app\.log.*`)
+		r.write("/logs/app.log", text(long("a", 100, 199)))
+		r.start()
+		r.poll()
+		r.write("/logs/app.log", text(long("a", 200, 249)))
+		data, _ := vfs.ReadFile(r.fs, "/logs/app.log")
+		r.write("/logs/app.log.1", string(data)) // the copy is seen
+		r.poll()
+		// Lines written between the copy and the truncation are only in
+		// the original: read from it, and not again from the copy.
+		r.write("/logs/app.log", text(long("a", 250, 259)))
+		r.poll()
+		fh, err := r.fs.OpenFile("/logs/app.log", os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fh.Truncate(0)
+		fh.Close()
+		r.write("/logs/app.log", text(long("b", 100, 102)))
+		r.poll()
+		r.poll()
+		exactlyOnce(t, r, append(long("a", 100, 259), long("b", 100, 102)...))
+	})
+	t.Run("a plain copy is never read", func(t *testing.T) {
+		r := newRig(t, `app\.log.*`, func(c *Config) { c.IdleTimeout = time.Second })
+		r.write("/logs/app.log", text(long("a", 100, 199)))
+		r.start()
+		r.poll()
+		data, _ := vfs.ReadFile(r.fs, "/logs/app.log")
+		r.write("/logs/app.log.bak", string(data))
+		r.poll()
+		r.write("/logs/app.log", text(long("a", 200, 209)))
+		r.poll()
+		r.rename("/logs/app.log", "/logs/gone") // rotated away, read to its end and forgotten
+		r.poll()
+		r.clk.Advance(2 * time.Second)
+		r.poll()
+		r.poll()
+		exactlyOnce(t, r, long("a", 100, 209))
+	})
 }

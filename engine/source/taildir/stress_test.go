@@ -450,7 +450,13 @@ func (s *stress) copyTruncate(w *stressWriter) {
 	if err != nil {
 		t.Error(err)
 	}
-	if err := os.WriteFile(filepath.Join(w.dir, fmt.Sprintf("file%d.copy.%d", w.n, w.gen)), data, 0o644); err != nil {
+	// Even writers name copies as logrotate does, inside the file group
+	// (recognised as copies); odd ones outside it (found at truncation).
+	name := fmt.Sprintf("file%d.log.%d", w.n, w.gen)
+	if w.n%2 == 1 {
+		name = fmt.Sprintf("file%d.copy.%d", w.n, w.gen)
+	}
+	if err := os.WriteFile(filepath.Join(w.dir, name), data, 0o644); err != nil {
 		t.Error(err)
 	}
 	if err := w.f.Truncate(0); err != nil {
