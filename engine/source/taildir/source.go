@@ -26,14 +26,17 @@
 // positions). Stopping Sluice and starting Flume on the same position file,
 // or the other way round, carries on where the other stopped.
 //
-// Rotation advice: with rename rotation (logrotate's default), let the
-// file group's pattern match the rotated names too (trade\.log(\.\d+)?)
-// so that generations rotated several times while Sluice was down are still
-// read; Sluice keeps each renamed file's position, so nothing is read twice.
-// With copytruncate, name copies outside the pattern: Sluice finds the copy
-// of a truncated file by its content and reads from it what it had not read
-// before the truncation. A copy the pattern matches is a new file to Sluice
-// (and to Flume) and is read from its start.
+// Rotation advice: let the file group's pattern match the rotated names
+// too (written trade\\.log(\\.\\d+)? in a properties file, which halves
+// backslashes), so that generations rotated several times
+// while Sluice was down, or faster than it could read, are still read.
+// Sluice keeps each renamed file's position and recognises copytruncate's
+// copies by their content (a copy is read only from where its original
+// stopped, once the original is truncated), so nothing is read twice; Flume
+// re-reads both from their start. A copy outside the pattern is still found
+// when its original is truncated, and what had not been read is read from
+// it; only a generation born and truncated while Sluice was not looking is
+// then out of reach.
 package taildir
 
 import (
