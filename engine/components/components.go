@@ -19,4 +19,5 @@ import (
 	_ "github.com/sluicehq/sluice/engine/source/kafka"
 	_ "github.com/sluicehq/sluice/engine/source/netcat"
 	_ "github.com/sluicehq/sluice/engine/source/seq"
+	_ "github.com/sluicehq/sluice/engine/source/taildir"
 )

@@ -1,0 +1,863 @@
+// Package taildir is Flume's Taildir source (type TAILDIR): it follows the
+// files of one or more file groups line by line and remembers where it is
+// in a position file Flume itself can read, and read from.
+//
+// It keeps Flume's keys, defaults and position file, and fixes what Flume
+// gets wrong (flume-facts §5.1, §10 items 1-4):
+//
+//   - A file is known by device, inode and a fingerprint of its first
+//     bytes, not by name: a renamed file keeps its position (Flume re-reads
+//     it), and a reused inode is a new file (Flume would skip into it).
+//   - A file renamed to a name that no longer matches, or deleted, is read
+//     to its end through the open handle, also after a restart when it is
+//     still on disk.
+//   - Truncation (copytruncate) is seen by size and by fingerprint, so a
+//     file that regrew past the old position is not read from the middle.
+//   - Positions advance only after the channel commit and are written
+//     atomically (temp file, fsync, rename, fsync of the directory).
+//   - inotify wakes the source at once when a file changes, where Flume
+//     polls every 1-5 s; polling still guarantees correctness.
+//   - Lines are bounded (maxLineLength): longer ones are split or
+//     truncated, marked with a header and counted.
+//
+// Beside the position file Sluice keeps <positionFile>.sluice (device,
+// fingerprints, long-line state; Flume never reads it) and
+// <positionFile>.lock (held while running, so two agents cannot share
+// positions). Stopping Sluice and starting Flume on the same position file,
+// or the other way round, carries on where the other stopped.
+//
+// Rotation advice: let the file group's pattern match the rotated names
+// too (written trade\\.log(\\.\\d+)? in a properties file, which halves
+// backslashes), so that generations rotated several times
+// while Sluice was down, or faster than it could read, are still read.
+// Sluice keeps each renamed file's position and recognises copytruncate's
+// copies by their content (a copy is read only from where its original
+// stopped, once the original is truncated), so nothing is read twice; Flume
+// re-reads both from their start. A copy outside the pattern is still found
+// when its original is truncated, and what had not been read is read from
+// it; only a generation born and truncated while Sluice was not looking is
+// then out of reach.
+package taildir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/engine/channel"
+	"github.com/sluicehq/sluice/engine/clock"
+	"github.com/sluicehq/sluice/engine/config"
+	"github.com/sluicehq/sluice/engine/event"
+	"github.com/sluicehq/sluice/engine/metrics"
+	"github.com/sluicehq/sluice/engine/registry"
+	"github.com/sluicehq/sluice/engine/source"
+	"github.com/sluicehq/sluice/engine/vfs"
+)
+
+// Source is a taildir source. Start, Process and Stop are called from one
+// goroutine (the polling runner's); Wake and the counters may be read from
+// any.
+type Source struct {
+	name string
+	cfg  Config
+	cp   *source.ChannelProcessor
+	clk  clock.Clock
+	fs   vfs.FS
+	log  *slog.Logger
+	ctr  *metrics.SourceCounter
+	x    extras
+
+	started bool
+	lock    vfs.Locker
+	listers []*lister
+	files   map[fileKey]*tailFile
+	order   []*tailFile // tracking order
+	seq     uint64
+	seen    map[fileKey]bool
+	dirErr  map[string]string // last listing error per directory, logged once
+
+	buf     []byte // read window: bodies of delivered events point into it
+	bufFile *tailFile
+	bufOff  int64 // file offset of buf[0]
+	bufLen  int
+	scratch []byte
+
+	dirty     bool // positions changed since the last write
+	urgent    bool // a file's identity changed: write without waiting
+	lastWrite time.Time
+	lastSum   string      // checksum of the Flume position file as last written or read
+	full      atomic.Bool // the last delivery found a channel full
+
+	wake  waker
+	watch *watcher
+
+	namesMu sync.Mutex
+	names   map[string]bool // paths of tracked files, for the watcher's filter
+}
+
+// extras are Sluice's counters beside Flume's SourceCounter attributes.
+type extras struct {
+	open, tracked                           *metrics.Counter
+	renamed, truncated, inodeReused, delete *metrics.Counter
+	split, truncLines, partial, copied      *metrics.Counter
+}
+
+var _ source.Pollable = (*Source)(nil)
+
+// New returns a taildir source delivering through cp. Nothing is opened
+// until Start. env supplies the clock, file system, logger and metrics.
+func New(name string, cfg Config, cp *source.ChannelProcessor, env registry.Env) *Source {
+	if env.Clock == nil {
+		env.Clock = clock.Real()
+	}
+	if env.FS == nil {
+		env.FS = vfs.OS{}
+	}
+	if env.Log == nil {
+		env.Log = slog.Default()
+	}
+	if env.Metrics == nil {
+		env.Metrics = metrics.NewRegistry(env.Clock)
+	}
+	s := &Source{name: name, cfg: cfg, cp: cp, clk: env.Clock, fs: env.FS, log: env.Log}
+	s.ctr = metrics.NewSourceCounter(env.Metrics, name)
+	g := s.ctr.Group
+	s.x = extras{
+		open:        g.Extra("OpenFileCount", metrics.KindGauge),
+		tracked:     g.Extra("TrackedFileCount", metrics.KindGauge),
+		renamed:     g.Extra("FileRenameCount", metrics.KindCounter),
+		truncated:   g.Extra("FileTruncateCount", metrics.KindCounter),
+		inodeReused: g.Extra("InodeReuseCount", metrics.KindCounter),
+		delete:      g.Extra("FileDeleteCount", metrics.KindCounter),
+		split:       g.Extra("LongLineSplitCount", metrics.KindCounter),
+		truncLines:  g.Extra("LongLineTruncateCount", metrics.KindCounter),
+		partial:     g.Extra("PartialLineFlushCount", metrics.KindCounter),
+		copied:      g.Extra("CopyRecoveredCount", metrics.KindCounter),
+	}
+	s.wake.init()
+	return s
+}
+
+// Counter is the source's Flume counter group.
+func (s *Source) Counter() *metrics.SourceCounter { return s.ctr }
+
+func (s *Source) Name() string { return s.name }
+
+// Start takes the position file's lock, reads the positions and finds the
+// files to follow. A file group whose directory does not exist yet is
+// logged and followed once it appears (Flume refuses to start instead).
+func (s *Source) Start(ctx context.Context) error {
+	if s.started {
+		return fmt.Errorf("taildir source %s: already started", s.name)
+	}
+	pf := s.cfg.PositionFile
+	if err := s.fs.MkdirAll(filepath.Dir(pf), 0o755); err != nil {
+		return fmt.Errorf("taildir source %s: create the directory of positionFile %s: %w", s.name, pf, err)
+	}
+	lock, err := s.fs.Lock(pf + ".lock")
+	if err != nil {
+		return fmt.Errorf("taildir source %s: positionFile %s is in use: %w", s.name, pf, err)
+	}
+	ld, err := loadPositions(s.fs, pf)
+	if err != nil {
+		lock.Unlock()
+		return fmt.Errorf("taildir source %s: %w", s.name, err)
+	}
+	for _, n := range ld.Notes {
+		s.log.Warn(n)
+	}
+	s.lock = lock
+	s.lastSum = ld.Sum
+	s.files = map[fileKey]*tailFile{}
+	s.order = nil
+	s.seen = map[fileKey]bool{}
+	s.dirErr = map[string]string{}
+	s.listers = make([]*lister, len(s.cfg.Groups))
+	for i := range s.cfg.Groups {
+		s.listers[i] = &lister{g: &s.cfg.Groups[i], cache: s.cfg.CachePatternMatching}
+	}
+	s.scratch = make([]byte, fingerprintSize)
+	s.bufFile, s.dirty, s.urgent = nil, false, false
+	s.full.Store(false)
+	s.ctr.Start()
+	now := s.clk.Now()
+	s.restore(now, ld)
+	s.lastWrite = now
+	s.updateGauges()
+	if _, ok := s.fs.(vfs.OS); ok {
+		w, err := newWatcher(s)
+		if err != nil {
+			s.log.Warn("inotify unavailable; polling only", "err", err)
+		} else {
+			s.watch = w
+			s.watch.sync()
+		}
+	}
+	s.started = true
+	s.log.Info("taildir source started", "files", len(s.order), "positionFile", pf)
+	return nil
+}
+
+// Stop writes the positions and closes every file. Lines read but not
+// committed are read again by the next start.
+func (s *Source) Stop(ctx context.Context) error {
+	if !s.started {
+		return nil
+	}
+	s.started = false
+	if s.watch != nil {
+		s.watch.close()
+		s.watch = nil
+	}
+	err := s.save()
+	if err != nil {
+		s.ctr.GenericProcessingFail.Inc()
+		err = fmt.Errorf("taildir source %s: write positions: %w", s.name, err)
+	}
+	for _, f := range s.order {
+		s.closeFile(f)
+	}
+	s.updateGauges()
+	if s.lock != nil {
+		s.lock.Unlock()
+		s.lock = nil
+	}
+	s.ctr.Stop()
+	s.log.Info("taildir source stopped", "accepted", s.ctr.EventAcceptedCount.Load())
+	return err
+}
+
+// Wake returns a channel closed when a watched file changes, so the runner
+// polls at once instead of after its backoff. It returns nil (never
+// fires) after a channel was full, so back-pressure keeps the backoff.
+func (s *Source) Wake() <-chan struct{} {
+	if s.full.Load() {
+		return nil
+	}
+	return s.wake.ch()
+}
+
+// errDelivery stops a pass: the channel refused a batch.
+var errDelivery = errors.New("delivery failed")
+
+// Process follows every file once: it rescans the file groups, reads each
+// changed file batch by batch, delivers each batch and advances the file's
+// position after the commit, closes idle files and writes the positions
+// when writePosInterval has passed. It returns Ready when a file had more
+// than maxBatchCount batches waiting.
+func (s *Source) Process(ctx context.Context) (source.Status, error) {
+	if !s.started {
+		return source.Backoff, fmt.Errorf("taildir source %s: not started", s.name)
+	}
+	s.wake.consume()
+	s.full.Store(false)
+	s.bufFile = nil // the files may have changed under the window
+	now := s.clk.Now()
+	s.scan(now)
+	status := source.Backoff
+	failed := false
+	for _, f := range s.readOrder() {
+		if ctx.Err() != nil {
+			failed = true
+			break
+		}
+		more, err := s.service(ctx, f, now, false)
+		if errors.Is(err, errDelivery) {
+			failed = true
+			break
+		}
+		if more {
+			status = source.Ready
+		}
+	}
+	if !failed {
+		s.closeIdle(ctx, now)
+	}
+	s.sweep()
+	s.maybeSave(now)
+	if s.watch != nil {
+		s.watch.sync()
+	}
+	s.updateGauges()
+	return status, nil
+}
+
+// readOrder is the tracked files oldest first (by modification time), so a
+// rotated file's last lines go before the new file's first ones.
+func (s *Source) readOrder() []*tailFile {
+	out := slices.Clone(s.order)
+	slices.SortStableFunc(out, func(a, b *tailFile) int { return a.modTime().Compare(b.modTime()) })
+	return out
+}
+
+func (f *tailFile) modTime() time.Time {
+	if f.h != nil && !f.mtime.IsZero() {
+		return f.mtime
+	}
+	return f.statMtime
+}
+
+// track adds f to the followed files.
+func (s *Source) track(f *tailFile) {
+	s.seq++
+	f.seq = s.seq
+	if f.hdrPath == "" {
+		f.hdrPath = f.path
+	}
+	s.files[f.key] = f
+	s.order = append(s.order, f)
+	s.dirty = true
+}
+
+// sweep forgets files that are neither named by a group nor open: rotated
+// files read to the end and closed, and deleted files.
+func (s *Source) sweep() {
+	kept := s.order[:0]
+	for _, f := range s.order {
+		if !f.matched && f.h == nil && (f.gone || f.statSize <= f.pos) {
+			s.release(f)
+			delete(s.files, f.key)
+			s.dirty = true
+			if s.bufFile == f {
+				s.bufFile = nil
+			}
+			continue
+		}
+		kept = append(kept, f)
+	}
+	clear(s.order[len(kept):])
+	s.order = kept
+}
+
+func (s *Source) updateGauges() {
+	open := 0
+	names := make(map[string]bool, len(s.order))
+	for _, f := range s.order {
+		if f.h != nil {
+			open++
+		}
+		names[f.path] = true
+	}
+	s.x.open.Set(int64(open))
+	s.x.tracked.Set(int64(len(s.order)))
+	s.namesMu.Lock()
+	s.names = names
+	s.namesMu.Unlock()
+}
+
+func (s *Source) tracks(path string) bool {
+	s.namesMu.Lock()
+	defer s.namesMu.Unlock()
+	return s.names[path]
+}
+
+// openFile opens f by name and checks that the name still leads to f's
+// inode (a rotation may have given it to another file since the scan).
+func (s *Source) openFile(f *tailFile) (bool, error) {
+	h, err := vfs.Open(s.fs, f.path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil // the next scan sees where it went
+		}
+		return false, err
+	}
+	fi, err := h.Stat()
+	if err != nil {
+		h.Close()
+		return false, err
+	}
+	if k, ok := identity(fi); !ok || k != f.key {
+		h.Close()
+		return false, nil
+	}
+	f.h = h
+	f.size, f.mtime = -1, time.Time{}
+	return true, nil
+}
+
+func (s *Source) closeFile(f *tailFile) {
+	if f.h == nil {
+		return
+	}
+	if err := f.h.Close(); err != nil {
+		s.log.Warn("close failed", "file", f.path, "err", err)
+	}
+	f.h = nil
+	if s.bufFile == f {
+		s.bufFile = nil
+	}
+}
+
+// restart makes f a new file read from its start: it was truncated, or its
+// inode now belongs to another file.
+func (s *Source) restart(f *tailFile) {
+	f.pos, f.line = 0, lineState{}
+	f.fp, f.fpLen = emptyPrint, 0
+	f.ctx, f.ctxEnd, f.ctxLen = 0, 0, 0
+	f.hdrPath = f.path
+	s.dirty = true
+	// Until the new content's fingerprint is saved, a crash would leave only
+	// the old one, which can no longer find this content's copy.
+	s.urgent = true
+	if s.bufFile == f {
+		s.bufFile = nil
+	}
+}
+
+// service brings f up to date: opens it when it changed, detects
+// truncation and delivers what it holds. more reports that maxBatchCount
+// stopped it with lines left.
+func (s *Source) service(ctx context.Context, f *tailFile, now time.Time, flush bool) (more bool, err error) {
+	if f.copyOf != nil {
+		return false, nil // a copy waiting for its original's truncation
+	}
+	reopened := false
+	if f.h == nil {
+		if f.matched && f.statSize == f.pos && !f.statMtime.After(f.mtime) {
+			return false, nil // closed and unchanged
+		}
+		if !f.matched && !f.gone {
+			// A rotated file the scan no longer lists: look at it by name.
+			fi, err := s.fs.Stat(f.path)
+			if err != nil {
+				return false, nil
+			}
+			if k, ok := identity(fi); !ok || k != f.key || fi.Size() <= f.pos {
+				f.statSize = min(f.statSize, f.pos)
+				return false, nil
+			}
+		}
+		ok, err := s.openFile(f)
+		if err != nil {
+			s.ctr.EventReadFail.Inc()
+			s.log.Error("open failed", "file", f.path, "err", err)
+			return false, nil
+		}
+		if !ok {
+			return false, nil
+		}
+		f.active = now
+		reopened = true
+	}
+	fi, err := f.h.Stat()
+	if err != nil {
+		s.ctr.EventReadFail.Inc()
+		s.log.Error("stat failed", "file", f.path, "err", err)
+		s.closeFile(f)
+		return false, nil
+	}
+	size, mtime := fi.Size(), fi.ModTime()
+	if size != f.size || !mtime.Equal(f.mtime) {
+		f.active = now
+		if !s.verify(f, size, reopened) {
+			return false, nil
+		}
+		f.size, f.mtime = size, mtime
+	}
+	if f.pos >= size && !(flush && f.line.Discard) {
+		return false, nil
+	}
+	return s.tail(ctx, f, now, flush)
+}
+
+// verify checks f's fingerprint against the file's first bytes, restarting
+// f from its start when they differ or the file shrank below f's position.
+// Before it does, the lines f had not read are looked for in a copy of the
+// old content (copytruncate). It reports false when the file could not be
+// read.
+func (s *Source) verify(f *tailFile, size int64, reopened bool) bool {
+	truncated := size < f.pos
+	var fp uint64
+	var n int64
+	ok := false
+	if !truncated {
+		var err error
+		if fp, n, ok, err = checkPrint(f.h, size, f.fp, f.fpLen, s.scratch); err != nil {
+			s.ctr.EventReadFail.Inc()
+			s.log.Error("read failed", "file", f.path, "err", err)
+			s.closeFile(f)
+			return false
+		}
+	}
+	if !ok {
+		if reopened && !truncated {
+			s.log.Info("file at a known inode has other content (inode reused, or rewritten while closed); reading it from the start", "file", f.path, "pos", f.pos, "size", size)
+			s.x.inodeReused.Inc()
+		} else {
+			s.log.Info("file truncated or rewritten (copytruncate?); reading it from the start", "file", f.path, "pos", f.pos, "size", size)
+			s.x.truncated.Inc()
+		}
+		s.recoverCopy(f)
+		s.release(f)
+		s.restart(f)
+		var err error
+		if fp, n, ok, err = checkPrint(f.h, size, emptyPrint, 0, s.scratch); err != nil || !ok {
+			s.closeFile(f)
+			return false
+		}
+	}
+	if n != f.fpLen {
+		s.dirty = true
+		if n == fingerprintSize {
+			// The content's identity is now complete: save it, so that a
+			// copy of it can be found even if Sluice dies soon.
+			s.urgent = true
+		}
+	}
+	f.fp, f.fpLen = fp, n
+	return true
+}
+
+// recoverCopy looks in old's directory for a copy of old's content as it
+// was at old's position — what logrotate's copytruncate leaves before it
+// truncates — and, if there is one, follows it from that position, so the
+// lines not read before the truncation are read from the copy. The copy is
+// recognised by old's first bytes and the bytes before a recent position;
+// a file the groups already follow is left alone.
+func (s *Source) recoverCopy(old *tailFile) {
+	if old.pos == 0 && old.fpLen < fingerprintSize {
+		return // nothing read, and too little known to tell a copy
+	}
+	dir := filepath.Dir(old.path)
+	entries, err := s.fs.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	var best *tailFile
+	var bestTime time.Time
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.Size() < old.pos {
+			continue
+		}
+		key, ok := identity(info)
+		if !ok || key == old.key || s.files[key] != nil {
+			continue
+		}
+		c := &tailFile{key: key, path: join(dir, e.Name())}
+		if ok, _ := s.openFile(c); !ok {
+			continue
+		}
+		fi, err := c.h.Stat()
+		if err != nil || !old.isCopy(c.h, fi.Size(), s.scratch) || (best != nil && !fi.ModTime().After(bestTime)) {
+			c.h.Close()
+			continue
+		}
+		if best != nil {
+			best.h.Close()
+		}
+		best, bestTime = c, fi.ModTime()
+	}
+	if best == nil {
+		if old.h != nil && old.size > old.pos {
+			s.log.Warn("no copy of the truncated file found; its lines not yet read are lost", "file", old.path, "pos", old.pos, "size", old.size)
+		}
+		return
+	}
+	c := best
+	c.group, c.hdrPath = old.group, old.hdrPath
+	c.pos, c.line = old.pos, old.line
+	c.fp, c.fpLen = old.fp, old.fpLen
+	c.ctx, c.ctxEnd, c.ctxLen = old.ctx, old.ctxEnd, old.ctxLen
+	c.statSize, c.statMtime = -1, bestTime
+	c.active = s.clk.Now()
+	s.track(c)
+	s.urgent = true
+	s.x.copied.Inc()
+	s.log.Info("reading the rest of a truncated file from its copy", "file", old.path, "copy", c.path, "pos", c.pos)
+}
+
+// tail delivers f's lines from its position, batch by batch, until a
+// batch comes back short (all read) or maxBatchCount batches were sent.
+func (s *Source) tail(ctx context.Context, f *tailFile, now time.Time, flush bool) (more bool, err error) {
+	for batches := int64(0); ; {
+		if ctx.Err() != nil {
+			return false, errDelivery
+		}
+		evs, next, st, stats, err := s.read(f, flush)
+		if err != nil {
+			s.ctr.EventReadFail.Inc()
+			s.log.Error("read failed", "file", f.path, "err", err)
+			s.closeFile(f)
+			return false, nil
+		}
+		if len(evs) == 0 {
+			if next != f.pos || st != f.line {
+				f.pos, f.line = next, st // bytes dropped from a truncated line
+				s.dirty = true
+			}
+			return false, nil
+		}
+		s.ctr.EventReceivedCount.Add(int64(len(evs)))
+		s.ctr.AppendBatchReceivedCount.Inc()
+		if err := s.cp.ProcessBatch(evs); err != nil {
+			s.ctr.ChannelWriteFail.Inc()
+			if errors.Is(err, channel.ErrFull) {
+				s.full.Store(true)
+				s.log.Warn("channel full; will retry from the last committed position", "file", f.path, "pos", f.pos, "err", err)
+			} else {
+				s.log.Error("delivery failed; will retry from the last committed position", "file", f.path, "pos", f.pos, "err", err)
+			}
+			return false, errDelivery
+		}
+		f.pos, f.line = next, st
+		f.active = now
+		s.dirty = true
+		s.rememberWindow(f)
+		s.ctr.EventAcceptedCount.Add(int64(len(evs)))
+		s.ctr.AppendBatchAcceptedCount.Inc()
+		s.x.split.Add(stats.split)
+		s.x.truncLines.Add(stats.truncated)
+		s.x.partial.Add(stats.partial)
+		// A busy file can keep one pass going for long; positions are due
+		// every writePosInterval regardless (Flume writes them from a timer).
+		s.maybeSave(s.clk.Now())
+		if len(evs) < s.cfg.BatchSize {
+			return false, nil
+		}
+		if batches++; batches >= s.cfg.MaxBatchCount {
+			return true, nil
+		}
+	}
+}
+
+type readStats struct{ split, truncated, partial int64 }
+
+// Read windows are sized to the bytes known to be there, from minWindow
+// up to maxWindow (more only to hold one long line). Event bodies may be
+// slices of a window (see event), so a window lives as long as such events.
+const (
+	minWindow = 4 << 10
+	maxWindow = 1 << 20
+)
+
+// read returns the next batch of f from its committed position, the
+// position and line state after it, and what it did to long and partial
+// lines. Nothing of f changes: the caller commits after delivery.
+//
+// Bodies are not copied: each is a slice of the read window, capped at its
+// length (so a body that grows is copied rather than overwriting its
+// neighbour), and a window is never written again once read into; more
+// data goes into the unused end of the window or into a new one.
+func (s *Source) read(f *tailFile, flush bool) ([]event.Event, int64, lineState, readStats, error) {
+	var stats readStats
+	st := f.line
+	pos := f.pos
+	n := s.cfg.BatchSize
+	max := s.cfg.MaxLineLength
+	if s.bufFile != f || pos < s.bufOff || pos > s.bufOff+int64(s.bufLen) {
+		s.bufFile, s.buf, s.bufOff, s.bufLen = f, nil, pos, 0
+	}
+	evs := make([]event.Event, 0, min(n, 1024))
+	more := true
+	for len(evs) < n {
+		p := int(pos - s.bufOff)
+		u, ok := scan(s.buf[p:s.bufLen], &st, max, s.cfg.LongLines, more, flush)
+		if ok {
+			if u.kind != kindDropped {
+				evs = append(evs, s.event(f, p+u.start, p+u.end, pos+int64(u.start), u.kind, u.part))
+			}
+			switch u.kind {
+			case kindSplit:
+				if u.part == 1 {
+					stats.split++
+				}
+			case kindTruncated:
+				stats.truncated++
+			case kindPartial:
+				stats.partial++
+			}
+			pos += int64(u.next)
+			continue
+		}
+		if !more {
+			break
+		}
+		if len(s.buf)-s.bufLen < minWindow/4 {
+			// Too little room left: a new window, starting with the
+			// incomplete line (which no event refers to yet).
+			rest := s.bufLen - p
+			nb := make([]byte, s.windowSize(f, rest))
+			copy(nb, s.buf[p:s.bufLen])
+			s.buf, s.bufOff, s.bufLen = nb, pos, rest
+		}
+		k, err := f.h.ReadAt(s.buf[s.bufLen:], s.bufOff+int64(s.bufLen))
+		s.bufLen += k
+		if err != nil && err != io.EOF {
+			s.bufFile = nil
+			return nil, f.pos, f.line, stats, err
+		}
+		if k == 0 || err == io.EOF {
+			more = false
+		}
+	}
+	return evs, pos, st, stats, nil
+}
+
+// windowSize is the size of a new window that starts with rest bytes of an
+// incomplete line: room for what the last stat said follows, doubling when
+// that estimate ran out (the file is growing), and always room to finish a
+// line of maxLineLength without copying it more than a few times.
+func (s *Source) windowSize(f *tailFile, rest int) int {
+	known := int(min(max(f.size-(s.bufOff+int64(s.bufLen)), 0), maxWindow))
+	size := rest + known
+	if known == 0 && s.buf != nil {
+		size = 2 * len(s.buf)
+	}
+	size = min(max(size, minWindow), maxWindow)
+	return max(size, rest+minWindow, min(2*rest, 2*(s.cfg.MaxLineLength+1)))
+}
+
+// event makes an event of buf[start:end], found at file offset off. The
+// body is a slice of the window when the window is well filled (reading a
+// backlog: no copy, and little memory held beyond the events' own bytes),
+// a copy when it is mostly empty (following the live end of a file), so
+// that events waiting in a channel never hold much more than their size.
+func (s *Source) event(f *tailFile, start, end int, off int64, kind unitKind, part int) event.Event {
+	var e event.Event
+	if 4*s.bufLen < len(s.buf) {
+		e.Body = append([]byte(nil), s.buf[start:end]...)
+	} else {
+		e.Body = s.buf[start:end:end]
+	}
+	g := f.group
+	if s.cfg.ByteOffsetHeader || s.cfg.FileHeader || len(g.Headers) > 0 || kind >= kindSplit {
+		h := make(map[string]string, len(g.Headers)+2)
+		if s.cfg.ByteOffsetHeader {
+			h[ByteOffsetHeader] = strconv.FormatInt(off, 10)
+		}
+		for k, v := range g.Headers {
+			h[k] = v
+		}
+		if s.cfg.FileHeader {
+			h[s.cfg.FileHeaderKey] = f.hdrPath
+		}
+		switch kind {
+		case kindSplit:
+			h[LongLineHeader] = "split-" + strconv.Itoa(part)
+		case kindSplitLast:
+			h[LongLineHeader] = "split-" + strconv.Itoa(part) + "-last"
+		case kindTruncated:
+			h[LongLineHeader] = "truncated"
+		}
+		e.Headers = h
+	}
+	return e
+}
+
+// closeIdle closes files that have not grown for idleTimeout, delivering a
+// last line without newline first, as Flume does. A file whose last
+// delivery fails stays open and is tried again.
+func (s *Source) closeIdle(ctx context.Context, now time.Time) {
+	for _, f := range s.order {
+		if f.h == nil || now.Sub(f.active) < s.cfg.IdleTimeout {
+			continue
+		}
+		more, err := s.service(ctx, f, now, true)
+		if err != nil {
+			return
+		}
+		if more || f.h == nil {
+			continue
+		}
+		if fi, err := f.h.Stat(); err == nil && fi.Size() > f.pos {
+			continue // grew while being drained: not idle after all
+		}
+		s.closeFile(f)
+		f.statSize, f.statMtime = f.pos, f.mtime
+		s.log.Debug("closed idle file", "file", f.path, "pos", f.pos)
+	}
+}
+
+// maybeSave writes the positions when they changed and writePosInterval
+// has passed since the last write.
+func (s *Source) maybeSave(now time.Time) {
+	if !s.dirty || (!s.urgent && now.Sub(s.lastWrite) < s.cfg.WritePosInterval) {
+		return
+	}
+	s.lastWrite = now
+	if err := s.save(); err != nil {
+		s.ctr.GenericProcessingFail.Inc()
+		s.log.Error("write positions failed; will retry", "positionFile", s.cfg.PositionFile, "err", err)
+	}
+}
+
+// save writes every tracked file that can be found again after a restart:
+// all but deleted ones. Flume writes only the files its groups name; the
+// extra entries (rotated files still being read) are ignored by Flume.
+func (s *Source) save() error {
+	ps := make([]position, 0, len(s.order))
+	for _, f := range s.order {
+		if f.gone {
+			continue
+		}
+		s.remember(f)
+		ps = append(ps, position{Dev: f.key.dev, HasDev: true, Inode: f.key.ino, Pos: f.pos, File: f.path,
+			FP: f.fp, FPLen: f.fpLen, HasFP: true, Line: f.line, Ctx: f.ctx, CtxEnd: f.ctxEnd, CtxLen: f.ctxLen})
+	}
+	sum, err := savePositions(s.fs, s.cfg.PositionFile, ps, s.lastSum)
+	s.lastSum = sum
+	if err != nil {
+		return err
+	}
+	s.dirty, s.urgent = false, false
+	return nil
+}
+
+// remember hashes the bytes before f's position, so that a copy of the
+// file up to there can be recognised after a truncation.
+func (s *Source) remember(f *tailFile) {
+	if f.h == nil || f.pos == f.ctxEnd || f.pos <= f.fpLen {
+		return
+	}
+	if fi, err := f.h.Stat(); err != nil || fi.Size() < f.pos {
+		return
+	}
+	n := min(f.pos, contextSize)
+	if c, ok, err := hashAt(f.h, f.pos-n, n, s.scratch); err == nil && ok {
+		f.ctx, f.ctxEnd, f.ctxLen = c, f.pos, n
+	}
+}
+
+// rememberWindow is remember from the read window, which after a batch
+// usually still holds the bytes before the new position.
+func (s *Source) rememberWindow(f *tailFile) {
+	if s.bufFile != f || f.pos <= f.fpLen {
+		return
+	}
+	n := min(f.pos, contextSize)
+	start := f.pos - n - s.bufOff
+	if start < 0 || f.pos > s.bufOff+int64(s.bufLen) {
+		return
+	}
+	f.ctx, f.ctxEnd, f.ctxLen = fnv64a(fnvOffset, s.buf[start:start+n]), f.pos, n
+}
+
+func init() {
+	registry.Register(registry.Entry{
+		Kind:         registry.Source,
+		Name:         "taildir",
+		Aliases:      []string{"org.apache.flume.source.taildir.TaildirSource"},
+		BatchKey:     "batchSize",
+		BatchDefault: 100,
+		Factory: registry.SourceFactory(func(env registry.Env, r *config.Reader, cp *source.ChannelProcessor) (source.Source, error) {
+			cfg, err := ParseConfig(r)
+			if err != nil {
+				return nil, err
+			}
+			return New(r.Name(), cfg, cp, env), nil
+		}),
+	})
+}
