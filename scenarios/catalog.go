@@ -189,7 +189,9 @@ func init() {
 		Name: "lossy-memory-channel", Lossy: true,
 		Description: "deliberately lossy: memory channels on the agents, every hop to the collectors black-holed, then every agent killed with events in its channel. The checker must find the run invalid and count what was lost.",
 		Agents:      3, Collectors: 3, Group: "failover", Priorities: []int{100, 80, 60},
-		AgentChannel: "memory", CollectorChannel: "file", Source: "http",
+		// The collectors are never killed (and drain on SIGTERM), so their
+		// memory channels lose nothing: what is lost is the agents'.
+		AgentChannel: "memory", CollectorChannel: "memory", Source: "http",
 		Short: Variant{Load: 12 * time.Second, Drain: 40 * time.Second, Rate: 200},
 		Nemesis: func(p *Plan) {
 			for i := 1; i <= p.Collectors; i++ {
