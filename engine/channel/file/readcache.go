@@ -24,7 +24,9 @@ type readCache struct {
 }
 
 type rfile struct {
-	f         interface{ ReadAt([]byte, int64) (int, error) }
+	f interface {
+		ReadAt([]byte, int64) (int, error)
+	}
 	close     func() error
 	refs      int
 	used      uint64
