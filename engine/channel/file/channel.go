@@ -70,6 +70,7 @@ type Channel struct {
 	logBytes  atomic.Int64
 	sinceCkpt atomic.Int64 // log bytes written since the last checkpoint
 	lastCkpt  atomic.Int64 // Clock time of the last checkpoint, UnixNano
+	broken    atomic.Int32 // writers that cannot write
 
 	writers []*writer
 	locks   []vfs.Locker
@@ -151,13 +152,14 @@ func (c *Channel) unsyncedEvents() int64 {
 	return n
 }
 
-func (c *Channel) healthy() {
-	for _, w := range c.writers {
-		if w.broken != nil {
-			return
-		}
+// setBroken records a writer turning broken or recovering, for the
+// Unhealthy gauge.
+func (c *Channel) setBroken(delta int32) {
+	if c.broken.Add(delta) > 0 {
+		c.counter.Unhealthy.Set(1)
+	} else {
+		c.counter.Unhealthy.Set(0)
 	}
-	c.counter.Unhealthy.Set(0)
 }
 
 // Start opens the directories, recovers the queue from the checkpoint and
@@ -183,6 +185,7 @@ func (c *Channel) Start() error {
 		return fmt.Errorf("file channel %s: %w", c.name, err)
 	}
 	c.opened = true
+	c.broken.Store(0)
 	c.counter.Closed.Set(0)
 	c.counter.Unhealthy.Set(0)
 	c.log.Info("file channel started", "events", c.Len(), "checkpoint", st.checkpoint,
@@ -265,7 +268,7 @@ func (c *Channel) Stop() error {
 
 func (c *Channel) closeFiles() {
 	for _, w := range c.writers {
-		if w.f != nil {
+		if w != nil && w.f != nil {
 			w.f.Close()
 			w.f = nil
 		}
@@ -395,14 +398,15 @@ func (t *txn) Commit() error {
 		return channel.ErrTxnDone
 	}
 	c := t.c
-	if len(t.puts) == 0 && len(t.takes) == 0 {
-		t.finish()
-		return nil
-	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return fmt.Errorf("channel %s: commit: %w", c.name, channel.ErrClosed)
+	}
+	if len(t.puts) == 0 && len(t.takes) == 0 {
+		c.mu.Unlock()
+		t.finish()
+		return nil
 	}
 	c.active.Add(1)
 	c.mu.Unlock()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+
+	"github.com/sluicehq/sluice/engine/vfs"
 )
 
 var errMissing = errors.New("segment file missing")
@@ -24,9 +26,7 @@ type readCache struct {
 }
 
 type rfile struct {
-	f interface {
-		ReadAt([]byte, int64) (int, error)
-	}
+	f         vfs.File
 	close     func() error
 	refs      int
 	used      uint64

@@ -200,6 +200,16 @@ func (c *Channel) open() (openStats, error) {
 				"segment", s.path, "offset", res.torn.from, "bytes", res.torn.to-res.torn.from, "saved_to", name)
 			size = res.torn.from
 		}
+		if res.end > int64(from) && res.torn == nil {
+			// What was just replayed may still be only in the page cache (a
+			// previous process wrote it, died before its fsync, and the
+			// machine kept running); the checkpoint written after recovery
+			// will count it as applied, so it must be on disk first.
+			if err := f.Sync(); err != nil {
+				f.Close()
+				return st, fmt.Errorf("sync replayed segment %s: %w", s.path, err)
+			}
+		}
 		f.Close()
 		s.sealed, s.size, s.applied = true, uint32(size), uint32(size)
 		c.logBytes.Add(size)
@@ -262,12 +272,13 @@ func (c *Channel) open() (openStats, error) {
 	c.takers = map[*txn]struct{}{}
 	c.mu.Unlock()
 	c.readers = newReadCache(c)
-	c.writers = make([]*writer, len(cfg.DataDirs))
+	c.writers = make([]*writer, 0, len(cfg.DataDirs))
 	for i, d := range cfg.DataDirs {
-		c.writers[i] = newWriter(c, i, d)
-		if err := c.writers[i].roll(); err != nil {
+		w := newWriter(c, i, d)
+		if err := w.roll(); err != nil {
 			return st, err
 		}
+		c.writers = append(c.writers, w)
 	}
 	if n := len(ptrs); n > cfg.Capacity {
 		c.log.Warn("file channel: holds more events than its capacity (was capacity lowered?); puts fail until sinks drain it below capacity", "events", n, "capacity", cfg.Capacity)

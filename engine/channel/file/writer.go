@@ -210,8 +210,10 @@ func (w *writer) undo(cause error) {
 	c.logBytes.Add(to - w.size)
 	w.size = to
 	if err := w.truncate(to); err != nil {
+		if w.broken == nil {
+			c.setBroken(1)
+		}
 		w.broken = fmt.Errorf("%w (and undoing it failed: %v)", cause, err)
-		c.counter.Unhealthy.Set(1)
 		c.log.Error("file channel: cannot cut a failed write from the log; commits to this directory fail until it can", "dir", w.dir, "segment", w.seg.path, "err", w.broken)
 		return
 	}
@@ -234,7 +236,7 @@ func (w *writer) repair() error {
 		return fmt.Errorf("data directory %s is failing: %w", w.dir, w.broken)
 	}
 	w.broken = nil
-	w.c.healthy()
+	w.c.setBroken(-1)
 	w.c.log.Info("file channel: log writable again", "dir", w.dir)
 	return nil
 }
