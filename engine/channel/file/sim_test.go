@@ -110,9 +110,11 @@ func (c *crashFS) OpenFile(name string, flag int, perm fs.FileMode) (vfs.File, e
 	return &crashFile{File: f, c: c}, nil
 }
 
-func (c *crashFS) Rename(o, n string) error { return c.guard(func() error { return c.Mem.Rename(o, n) }) }
-func (c *crashFS) Remove(n string) error    { return c.guard(func() error { return c.Mem.Remove(n) }) }
-func (c *crashFS) SyncDir(n string) error   { return c.guard(func() error { return c.Mem.SyncDir(n) }) }
+func (c *crashFS) Rename(o, n string) error {
+	return c.guard(func() error { return c.Mem.Rename(o, n) })
+}
+func (c *crashFS) Remove(n string) error  { return c.guard(func() error { return c.Mem.Remove(n) }) }
+func (c *crashFS) SyncDir(n string) error { return c.guard(func() error { return c.Mem.SyncDir(n) }) }
 func (c *crashFS) MkdirAll(p string, m fs.FileMode) error {
 	return c.guard(func() error { return c.Mem.MkdirAll(p, m) })
 }
