@@ -50,8 +50,9 @@ type Channel struct {
 	checkpoints    *metrics.Counter
 	fsyncGauge     *metrics.Counter
 
-	startMu sync.Mutex // serialises Start and Stop
-	opened  bool       // under startMu
+	startMu  sync.Mutex // serialises Start and Stop
+	opened   bool       // under startMu
+	lastOpen openStats  // what the last Start found, for tests
 
 	mu       sync.Mutex
 	q        deque
@@ -177,6 +178,7 @@ func (c *Channel) Start() error {
 	}
 	began := c.clk.Now()
 	st, err := c.open()
+	c.lastOpen = st
 	if err != nil {
 		c.closeFiles()
 		c.counter.Closed.Set(1)
