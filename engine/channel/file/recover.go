@@ -230,11 +230,23 @@ func (c *Channel) open() (openStats, error) {
 		ptrs = removeTaken(ptrs, taken)
 	}
 	missing := map[uint32]int{}
+	kept := ptrs[:0]
 	for _, p := range ptrs {
-		if all[p.seg] == nil {
+		s := all[p.seg]
+		switch {
+		case s == nil:
 			missing[p.seg]++
+		case p.off < segHeaderLen || p.n < eventFixed || uint64(p.off)+uint64(p.n) > uint64(s.size):
+			// The bytes it points at are gone (a damaged disk or
+			// checkpoint): the event cannot be delivered.
+			c.corruptEvents.Inc()
+			c.log.Error("file channel: dropping a queued event whose bytes are not in its segment; it is lost",
+				"segment", s.path, "offset", p.off, "length", p.n, "segment_size", s.size)
+			continue
 		}
+		kept = append(kept, p)
 	}
+	ptrs = kept
 	if len(missing) > 0 {
 		var names []string
 		n := 0
