@@ -213,9 +213,9 @@ func (h *history) check(t *testing.T, drained []string, seed uint64) {
 			fail("%s is in the channel but was never put", id)
 		}
 	}
-	takenOK := map[string]string{}  // id -> committed take batch
-	touched := map[string]bool{}    // in any take, whatever became of it
-	uncertain := map[string]bool{}  // in a take whose outcome the kill hid
+	takenOK := map[string]string{} // id -> committed take batch
+	touched := map[string]bool{}   // in any take, whatever became of it
+	uncertain := map[string]bool{} // in a take whose outcome the kill hid
 	for b, ids := range h.takes {
 		for _, id := range ids {
 			if !attempted[id] {
