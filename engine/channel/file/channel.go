@@ -48,6 +48,7 @@ type Channel struct {
 	corruptEvents  *metrics.Counter
 	tornTails      *metrics.Counter
 	checkpoints    *metrics.Counter
+	fsyncs         *metrics.Counter
 	fsyncGauge     *metrics.Counter
 
 	startMu  sync.Mutex // serialises Start and Stop
@@ -111,6 +112,7 @@ func New(name string, cfg Config, o Options) *Channel {
 	c.corruptEvents = g.Extra("CorruptEventsDropped", metrics.KindCounter)
 	c.tornTails = g.Extra("TornTailsRepaired", metrics.KindCounter)
 	c.checkpoints = g.Extra("CheckpointCount", metrics.KindCounter)
+	c.fsyncs = g.Extra("LogFsyncCount", metrics.KindCounter)
 	c.fsyncGauge = g.Extra("FsyncPerTransaction", metrics.KindGauge)
 	g.Func("UnsyncedEventCount", metrics.KindGauge, true, func() string { return fmt.Sprint(c.unsyncedEvents()) })
 	g.Func("LogBytes", metrics.KindGauge, true, func() string { return fmt.Sprint(c.logBytes.Load()) })
@@ -222,7 +224,7 @@ func (c *Channel) syncLoop(stop chan struct{}) {
 
 func (c *Channel) syncWriters() {
 	for _, w := range c.writers {
-		w.submit(&pending{})
+		w.submit(&pending{}, false)
 	}
 }
 
@@ -435,15 +437,17 @@ func (t *txn) Commit() error {
 		}
 		t.firstESN = c.nextESN.Add(uint64(nPuts)) - uint64(nPuts)
 	}
+	w.arrive()
 	runs := takeRuns(t.takes, nil)
 	rec, ext, err := encodeCommit(runs, t.puts, t.firstESN, sizes, t.ext[:0])
 	if err != nil {
+		w.depart()
 		c.unreserve(nPuts)
 		return fmt.Errorf("channel %s: commit: %w", c.name, err)
 	}
 	t.ext = ext
 	p := &pending{rec: rec, crc: crc(rec[frameHeaderSize:]), txn: t}
-	if err := w.submit(p); err != nil {
+	if err := w.submit(p, true); err != nil {
 		c.unreserve(nPuts)
 		if nPuts > 0 {
 			c.counter.EventPutErrorCount.Inc()

@@ -41,6 +41,11 @@ type writer struct {
 	cond   *sync.Cond
 	queue  []*pending
 	leader bool
+	// arriving counts committers between choosing this writer and queueing
+	// their record (encoding it, which takes no I/O and no lock). A new
+	// leader waits for them, so that a consumer's small take record and a
+	// producer's next put share one fsync instead of costing one each.
+	arriving int
 
 	// Owned by the leader (or by Start/Stop, when no commit runs).
 	f        vfs.File
@@ -58,17 +63,45 @@ func newWriter(c *Channel, idx int, dir string) *writer {
 	return w
 }
 
+// arrive announces a committer that will submit shortly; it must call
+// submit or depart.
+func (w *writer) arrive() {
+	w.mu.Lock()
+	w.arriving++
+	w.mu.Unlock()
+}
+
+func (w *writer) departLocked() {
+	w.arriving--
+	if w.arriving == 0 {
+		w.cond.Broadcast()
+	}
+}
+
+func (w *writer) depart() {
+	w.mu.Lock()
+	w.departLocked()
+	w.mu.Unlock()
+}
+
 // submit queues p and returns once it is durable (or, without
-// fsyncPerTransaction, written) and applied, or failed.
-func (w *writer) submit(p *pending) error {
+// fsyncPerTransaction, written) and applied, or failed. arrived says the
+// caller announced itself with arrive.
+func (w *writer) submit(p *pending, arrived bool) error {
 	w.mu.Lock()
 	w.queue = append(w.queue, p)
+	if arrived {
+		w.departLocked()
+	}
 	for !p.done {
 		if w.leader {
 			w.cond.Wait()
 			continue
 		}
 		w.leader = true
+		for w.arriving > 0 {
+			w.cond.Wait()
+		}
 		batch := w.queue
 		w.queue = nil
 		w.mu.Unlock()
@@ -186,6 +219,7 @@ func (w *writer) sync(needed bool) error {
 	if !needed && w.durable == w.size {
 		return nil
 	}
+	w.c.fsyncs.Inc()
 	if err := w.f.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", w.seg.path, err)
 	}
