@@ -24,7 +24,7 @@ func benchChannel(args []string, stdout, stderr io.Writer) int {
 	size := fs.Int("size", 256, "event body bytes")
 	dataDirs := fs.Int("data-dirs", 1, "data directories (all under -dir, so on one disk)")
 	noFsync := fs.Bool("no-fsync", false, "fsyncPerTransaction=false")
-	raw := fs.Duration("raw", 3*time.Second, "how long to measure the raw disk before each run")
+	raw := fs.Duration("raw", 4*time.Second, "how long to measure the raw disk, half before and half after each run")
 	runs := fs.Int("runs", 1, "runs; the median is reported")
 	reopen := fs.Int("reopen", 0, "instead of throughput: queue this many events and time reopening the channel")
 	if err := fs.Parse(args); err != nil {

@@ -199,14 +199,45 @@ func leU32(b []byte) uint32 {
 
 // repairTail moves the bytes of a torn tail into a .corrupt file beside the
 // segment and truncates the segment to its last whole record, syncing both
-// so the repair is itself crash-safe.
-func repairTail(fs vfs.FS, f vfs.File, path string, torn span) (string, error) {
-	cut := make([]byte, torn.to-torn.from)
-	if _, err := f.ReadAt(cut, torn.from); err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("read torn tail of %s: %w", path, err)
-	}
+// so the repair is itself crash-safe. The bytes are copied in pieces: a
+// damaged tail can be as long as the file.
+func repairTail(fsys vfs.FS, f vfs.File, path string, torn span) (string, error) {
 	name := fmt.Sprintf("%s.%d.corrupt", path, torn.from)
-	if err := vfs.WriteFileAtomic(fs, name, cut, 0o644); err != nil {
+	tmp := name + ".tmp"
+	out, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("save torn tail of %s: %w", path, err)
+	}
+	buf := make([]byte, min(torn.to-torn.from, 1<<20))
+	for off := torn.from; off < torn.to && err == nil; {
+		n := min(int64(len(buf)), torn.to-off)
+		var k int
+		k, err = f.ReadAt(buf[:n], off)
+		if errors.Is(err, io.EOF) && k > 0 {
+			err = nil
+		}
+		if err == nil {
+			_, err = out.Write(buf[:k])
+		}
+		off += int64(k)
+		if k == 0 && err == nil {
+			break
+		}
+	}
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, name)
+	}
+	if err == nil {
+		err = fsys.SyncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		fsys.Remove(tmp)
 		return "", fmt.Errorf("save torn tail of %s: %w", path, err)
 	}
 	if err := f.Truncate(torn.from); err != nil {

@@ -32,7 +32,8 @@ type Options struct {
 	DataDirs  int // 1 unless set
 	// NoFsync runs with fsyncPerTransaction=false.
 	NoFsync bool
-	// RawFor is how long the raw-disk measurement runs (0: skip it).
+	// RawFor is how long the raw-disk measurement runs, half before and
+	// half after the channel (0: skip it).
 	RawFor time.Duration
 	FS     vfs.FS // vfs.OS{} when nil
 }
@@ -70,7 +71,7 @@ func fsyncs(reg *metrics.Registry) int64 {
 func (r Result) String() string {
 	s := fmt.Sprintf("%d events in %v: %.0f events/s, %.1f MB/s of event bodies, %.2f fsyncs per batch", r.Events, r.Elapsed.Round(time.Millisecond), r.EventsPerSec, r.MBPerSec, r.FsyncsPerBatch)
 	if r.RawMBPerSec > 0 {
-		s += fmt.Sprintf("; raw disk (write+fsync of equal blocks): %.1f MB/s; ratio %.0f%%", r.RawMBPerSec, 100*r.Ratio)
+		s += fmt.Sprintf("; raw disk (write+fsync of equal blocks, before and after): %.1f MB/s; ratio %.0f%%", r.RawMBPerSec, 100*r.Ratio)
 	}
 	return s
 }
@@ -94,12 +95,18 @@ func Run(o Options) (Result, error) {
 		o.FS = vfs.OS{}
 	}
 	var res Result
-	if o.RawFor > 0 {
-		raw, err := RawDisk(o.FS, o.Dir, o.Batch*o.EventSize, o.RawFor)
-		if err != nil {
-			return res, err
+	// The disk may be shared: measure it half before and half after the
+	// channel run, and compare with the mean.
+	raw := func() error {
+		if o.RawFor <= 0 {
+			return nil
 		}
-		res.RawMBPerSec = raw
+		mb, err := RawDisk(o.FS, o.Dir, o.Batch*o.EventSize, o.RawFor/2)
+		res.RawMBPerSec += mb / 2
+		return err
+	}
+	if err := raw(); err != nil {
+		return res, err
 	}
 	reg := metrics.NewRegistry(nil)
 	ch := file.New("bench", Config(o.Dir, o.DataDirs, o.NoFsync), file.Options{FS: o.FS, Metrics: reg, Log: quietLog()})
@@ -113,6 +120,9 @@ func Run(o Options) (Result, error) {
 		return res, err
 	}
 	r.FsyncsPerBatch = float64(fsyncs(reg)-before) / (float64(o.Events) / float64(o.Batch))
+	if err := raw(); err != nil {
+		return res, err
+	}
 	r.RawMBPerSec = res.RawMBPerSec
 	if r.RawMBPerSec > 0 {
 		r.Ratio = r.MBPerSec / r.RawMBPerSec
