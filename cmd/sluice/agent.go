@@ -179,6 +179,11 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		log.Info("metrics server listening", "addr", msrv.Addr())
 	}
 
+	// Catch signals before anything can accept input, so a SIGTERM that
+	// arrives during start-up still drains instead of killing the process.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	a := agent.New(cfg, env)
 	a.DrainTimeout = f.drain
 	ctx := context.Background()
@@ -186,9 +191,6 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		log.Error("agent failed to start", "err", err)
 		return 1
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 
 	var poll <-chan time.Time
 	var lastStamp string

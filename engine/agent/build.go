@@ -188,15 +188,15 @@ func Build(cfg *config.Agent, env registry.Env, prev *Graph) *Graph {
 			return nil, registry.UnknownTypeError(registry.Sink, c.Type)
 		}
 		ch := sinkCh[c.Name]
-		if err := checkBatch(c, e, ch); err != nil {
-			return nil, err
-		}
 		r := config.NewReader(cfg.Name, c)
 		r.Use("type", "channel")
 		runnerKeys(r)
 		s, err := e.Factory.(registry.SinkFactory)(scoped(env, c), r, ch)
 		g.collect(cfg.Name, c, r)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkBatch(c, e, ch); err != nil {
 			return nil, err
 		}
 		built[c.Name] = s
@@ -339,11 +339,6 @@ func (g *Graph) buildSource(cfg *config.Agent, c *config.Component, env registry
 	if !ok {
 		return nil, registry.UnknownTypeError(registry.Source, c.Type)
 	}
-	for _, ch := range chans {
-		if err := checkBatch(c, e, ch); err != nil {
-			return nil, err
-		}
-	}
 	r := config.NewReader(cfg.Name, c)
 	r.Use("type", "channels")
 	defer g.collect(cfg.Name, c, r)
@@ -384,6 +379,11 @@ func (g *Graph) buildSource(cfg *config.Agent, c *config.Component, env registry
 	src, err := e.Factory.(registry.SourceFactory)(scoped(env, c), r, cp)
 	if err != nil {
 		return nil, err
+	}
+	for _, ch := range chans {
+		if err := checkBatch(c, e, ch); err != nil {
+			return nil, err
+		}
 	}
 	node := &SourceNode{Name: c.Name, Src: src}
 	if p, ok := src.(source.Pollable); ok {

@@ -7,4 +7,10 @@ import (
 	_ "github.com/sluicehq/sluice/engine/channel/memory"
 	_ "github.com/sluicehq/sluice/engine/processor"
 	_ "github.com/sluicehq/sluice/engine/selector"
+	_ "github.com/sluicehq/sluice/engine/sink/fileroll"
+	_ "github.com/sluicehq/sluice/engine/sink/logger"
+	_ "github.com/sluicehq/sluice/engine/sink/null"
+	_ "github.com/sluicehq/sluice/engine/source/http"
+	_ "github.com/sluicehq/sluice/engine/source/netcat"
+	_ "github.com/sluicehq/sluice/engine/source/seq"
 )

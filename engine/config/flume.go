@@ -261,6 +261,14 @@ func (a *Agent) structure() {
 		}
 		return keys[i] < keys[j]
 	})
+	// Findings about a missing list point at the agent's first line.
+	first := Position{}
+	if len(keys) > 0 {
+		first = a.Raw[keys[0]].Pos
+	}
+	for _, kind := range []Kind{KindSource, KindChannel, KindSink, KindSinkGroup} {
+		listPos[kind] = first
+	}
 	for _, k := range keys {
 		p := a.Raw[k]
 		full := a.Name + "." + k

@@ -42,12 +42,14 @@ func (r *Reader) Errorf(key, format string, args ...any) {
 	r.addErr(fmt.Errorf("%s: %s: %s", r.c.KeyPos(key), r.full(key), fmt.Sprintf(format, args...)))
 }
 
+// addErr records err here and on every parent, so that a factory handed a
+// Sub reader can return its own errors and the component's root reader
+// still sees them all.
 func (r *Reader) addErr(err error) {
+	r.errs = append(r.errs, err)
 	if r.parent != nil {
 		r.parent.addErr(err)
-		return
 	}
-	r.errs = append(r.errs, err)
 }
 
 // Notef records a note or warning on key for `sluice check` (for example

@@ -53,6 +53,9 @@ type attr struct {
 	c     *Counter
 	fn    func() string
 	extra bool // a Sluice addition, not in Flume's MBean
+	// A member attribute (one sink of a sink group) is served in JSON as
+	// name = base.member and in Prometheus as base{label="member"}.
+	base, label, member string
 }
 
 // Group is one component's counters, in Flume's attribute order.
@@ -165,6 +168,23 @@ func (g *Group) Func(name string, kind Kind, extra bool, fn func() string) {
 	g.attrs = append(g.attrs, attr{name: name, kind: kind, fn: fn, extra: extra})
 }
 
+// MemberFunc adds an attribute of one member of the group, such as one
+// sink's state in a sink group, computed when read. /metrics shows it as
+// "<name>.<member>"; Prometheus as one metric per name with the member in
+// label, so that sink names never end up inside metric names.
+func (g *Group) MemberFunc(name, label, member string, kind Kind, extra bool, fn func() string) {
+	key := name + "." + member
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, a := range g.attrs {
+		if a.name == key {
+			g.attrs[i].fn, g.attrs[i].c = fn, nil
+			return
+		}
+	}
+	g.attrs = append(g.attrs, attr{name: key, kind: kind, fn: fn, extra: extra, base: name, label: label, member: member})
+}
+
 // Start resets every counter (as Flume's MonitoredCounterGroup.start does),
 // records the start time and clears the stop time.
 func (g *Group) Start() {
@@ -188,6 +208,8 @@ type Value struct {
 	Value string
 	Kind  Kind
 	Extra bool
+	// Set for member attributes (see MemberFunc): Name is Base.Member.
+	Base, Label, Member string
 }
 
 // Values returns every attribute in order, StartTime, StopTime and Type
@@ -198,7 +220,7 @@ func (g *Group) Values() []Value {
 	g.mu.Unlock()
 	out := make([]Value, 0, len(attrs)+3)
 	for _, a := range attrs {
-		v := Value{Name: a.name, Kind: a.kind, Extra: a.extra}
+		v := Value{Name: a.name, Kind: a.kind, Extra: a.extra, Base: a.base, Label: a.label, Member: a.member}
 		if a.fn != nil {
 			v.Value = a.fn()
 		} else {

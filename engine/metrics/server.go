@@ -114,14 +114,20 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, g := range c.r.Groups() {
 		typ := strings.ToLower(string(g.typ))
 		for _, v := range g.Values() {
-			name := "sluice_" + typ + "_" + snake(v.Name)
+			base := v.Name
+			labels, values := []string{"name"}, []string{g.name}
+			if v.Label != "" {
+				base = v.Base
+				labels, values = append(labels, v.Label), append(values, v.Member)
+			}
+			name := "sluice_" + typ + "_" + snake(base)
 			switch v.Kind {
 			case KindInfo:
 				if v.Name == "Type" {
 					continue
 				}
-				d := prometheus.NewDesc(name+"_info", v.Name+" of a "+typ, []string{"name", "value"}, nil)
-				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, 1, g.name, v.Value)
+				d := prometheus.NewDesc(name+"_info", base+" of a "+typ, append(labels, "value"), nil)
+				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, 1, append(values, v.Value)...)
 			default:
 				f, err := parseFloat(v.Value)
 				if err != nil {
@@ -131,8 +137,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 				if v.Kind == KindGauge {
 					vt = prometheus.GaugeValue
 				}
-				d := prometheus.NewDesc(name, "Flume "+v.Name+" of a "+typ, []string{"name"}, nil)
-				ch <- prometheus.MustNewConstMetric(d, vt, f, g.name)
+				d := prometheus.NewDesc(name, "Flume "+base+" of a "+typ, labels, nil)
+				ch <- prometheus.MustNewConstMetric(d, vt, f, values...)
 			}
 		}
 	}

@@ -46,6 +46,13 @@ func (s *Replicating) Select(event.Event) (required, optional []channel.Channel)
 
 func (s *Replicating) Channels() []channel.Channel { return s.all }
 
+// Uniform says every event goes to the same channels, so the channel
+// processor can put batches whole; required and optional are in channel
+// order, the order ProcessBatch commits in.
+func (s *Replicating) Uniform() (required, optional []channel.Channel) {
+	return s.required, s.optional
+}
+
 func find(chs []channel.Channel, name string) channel.Channel {
 	for _, c := range chs {
 		if c.Name() == name {

@@ -85,10 +85,13 @@ func (r *Runner) loop(ctx context.Context, stop, done chan struct{}) {
 		switch {
 		case err != nil:
 			backoffs = 0
-			if !errors.Is(err, context.Canceled) {
-				r.Log.Warn("sink runner: unable to deliver events", "runner", r.Name, "err", err, "retry_in", r.Backoff.OnError)
-			}
 			wait = r.Backoff.OnError
+			if d, ok := RetryAfter(err); ok && d < wait {
+				wait = d
+			}
+			if !errors.Is(err, context.Canceled) {
+				r.Log.Warn("sink runner: unable to deliver events", "runner", r.Name, "err", err, "retry_in", wait)
+			}
 		case st == Backoff:
 			backoffs++
 			wait = min(time.Duration(backoffs)*r.Backoff.Increment, r.Backoff.Max)

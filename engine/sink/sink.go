@@ -10,6 +10,7 @@ package sink
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Status is the result of one unit of work.
@@ -51,6 +52,23 @@ type Processor interface {
 
 // ErrAllFailed is returned by a group processor when no sink is left to try.
 var ErrAllFailed = errors.New("all sinks failed")
+
+// RetryAfter reports how soon retrying can help after Process failed, when
+// the error knows (it has a RetryAfter() time.Duration method): a group
+// whose sinks are all penalized knows when the first penalty ends. The
+// runner then sleeps no longer than that, where Flume always sleeps 5 s, so
+// a group recovers from a total outage as soon as its penalties allow.
+func RetryAfter(err error) (time.Duration, bool) {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return max(ra.RetryAfter(), MinRetryAfter), true
+	}
+	return 0, false
+}
+
+// MinRetryAfter is the shortest wait RetryAfter reports, so that a tiny
+// configured penalty cannot make a runner spin against dead destinations.
+const MinRetryAfter = 100 * time.Millisecond
 
 // Single is the default processor: it runs exactly one sink.
 type Single struct{ S Sink }

@@ -29,6 +29,20 @@ func (p *ChannelProcessor) ProcessBatch(events []event.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	if u, ok := p.Selector.(Uniform); ok {
+		req, opt := u.Uniform()
+		for _, c := range req {
+			if err := putBatch(c, events); err != nil {
+				return err
+			}
+		}
+		for _, c := range opt {
+			if err := putBatch(c, events); err != nil && p.Log != nil {
+				p.Log.Warn("unable to put batch on optional channel", "channel", c.Name(), "err", err)
+			}
+		}
+		return nil
+	}
 	chans := p.Selector.Channels()
 	req := make(map[channel.Channel][]event.Event, len(chans))
 	opt := map[channel.Channel][]event.Event{}
@@ -59,7 +73,23 @@ func (p *ChannelProcessor) ProcessBatch(events []event.Event) error {
 	return nil
 }
 
+// putBatch commits events to c, in transactions of at most the channel's
+// transactionCapacity. Flume fails a batch larger than that forever (the
+// sender retries it, and is refused, until someone changes a config);
+// Sluice splits it, which keeps at-least-once: a failure after the first
+// part means the retry duplicates that part, as with several channels.
 func putBatch(c channel.Channel, events []event.Event) error {
+	tc := c.TransactionCapacity()
+	for tc > 0 && len(events) > tc {
+		if err := putTxn(c, events[:tc]); err != nil {
+			return err
+		}
+		events = events[tc:]
+	}
+	return putTxn(c, events)
+}
+
+func putTxn(c channel.Channel, events []event.Event) error {
 	tx, err := c.Begin()
 	if err != nil {
 		return fmt.Errorf("channel %s: %w", c.Name(), err)

@@ -13,6 +13,13 @@ type Selector interface {
 	Channels() []channel.Channel
 }
 
+// Uniform is implemented by selectors that send every event to the same
+// channels (replicating). The channel processor then puts a batch whole,
+// instead of selecting and regrouping it event by event.
+type Uniform interface {
+	Uniform() (required, optional []channel.Channel)
+}
+
 // Interceptor rewrites or filters a batch before it reaches the channels.
 // It may modify events in place and return a shorter slice; it must not
 // keep references to the batch. Implementations are in package interceptor.

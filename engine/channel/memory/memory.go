@@ -76,8 +76,11 @@ type Channel struct {
 	inflight  int   // taken, not yet committed: still hold capacity
 	usedSlots int64 // byte slots held by queued and in-flight events
 	closed    bool
-	space     chan struct{} // closed when capacity is released
-	data      chan struct{} // closed when events are committed
+	// space is closed when capacity is released and data when events are
+	// committed. Both are made only when someone waits on them, so a busy
+	// channel nobody waits on allocates nothing per commit.
+	space chan struct{}
+	data  chan struct{}
 }
 
 var _ channel.Channel = (*Channel)(nil)
@@ -94,8 +97,7 @@ func New(name string, cfg Config, clk clock.Clock, reg *metrics.Registry, log *s
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Channel{name: name, cfg: cfg, clk: clk, log: log.With("channel", name),
-		space: make(chan struct{}), data: make(chan struct{})}
+	c := &Channel{name: name, cfg: cfg, clk: clk, log: log.With("channel", name)}
 	c.slots = math.MaxInt64
 	if cfg.ByteCapacity > 0 {
 		s := int64(float64(cfg.ByteCapacity) * (1 - float64(cfg.ByteCapacityBufferPercentage)*0.01) / 100)
@@ -132,8 +134,7 @@ func (c *Channel) Stop() error {
 	c.mu.Lock()
 	n := c.q.len() + c.inflight
 	c.closed = true
-	close(c.space)
-	c.space = make(chan struct{})
+	c.signalSpace()
 	c.mu.Unlock()
 	if n > 0 {
 		c.log.Warn("memory channel stopped with events in it; they are lost", "events", n)
@@ -146,7 +147,26 @@ func (c *Channel) Stop() error {
 func (c *Channel) Notify() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.data == nil {
+		c.data = make(chan struct{})
+	}
 	return c.data
+}
+
+// signalSpace and signalData wake whoever waits for room or for events;
+// c.mu is held.
+func (c *Channel) signalSpace() {
+	if c.space != nil {
+		close(c.space)
+		c.space = nil
+	}
+}
+
+func (c *Channel) signalData() {
+	if c.data != nil {
+		close(c.data)
+		c.data = nil
+	}
 }
 
 func (c *Channel) Begin() (channel.Transaction, error) {
@@ -199,6 +219,9 @@ func (t *txn) Take(max int) ([]event.Event, error) {
 		return nil, fmt.Errorf("channel %s: %w", c.name, channel.ErrClosed)
 	}
 	n := min(max, c.q.len())
+	if t.takes == nil && n > 0 {
+		t.takes = make([]event.Event, 0, n)
+	}
 	start := len(t.takes)
 	for i := 0; i < n; i++ {
 		t.takes = append(t.takes, c.q.popFront())
@@ -244,6 +267,9 @@ func (t *txn) Commit() error {
 			}
 			return fmt.Errorf("channel %s: cannot commit transaction: byte capacity allocated to store event body %d reached: %w", c.name, c.slots*100, channel.ErrFull)
 		}
+		if c.space == nil {
+			c.space = make(chan struct{})
+		}
 		wait := c.space
 		c.mu.Unlock()
 		tm := c.clk.NewTimer(remaining)
@@ -260,12 +286,10 @@ func (t *txn) Commit() error {
 	c.inflight -= len(t.takes)
 	c.usedSlots += t.putSlots - t.takeSlots
 	if len(t.takes) > 0 {
-		close(c.space)
-		c.space = make(chan struct{})
+		c.signalSpace()
 	}
 	if len(t.puts) > 0 {
-		close(c.data)
-		c.data = make(chan struct{})
+		c.signalData()
 	}
 	c.mu.Unlock()
 	c.counter.EventPutSuccessCount.Add(int64(len(t.puts)))
@@ -286,8 +310,7 @@ func (t *txn) Rollback() error {
 	}
 	c.inflight -= len(t.takes)
 	if len(t.takes) > 0 {
-		close(c.data)
-		c.data = make(chan struct{})
+		c.signalData()
 	}
 	c.mu.Unlock()
 	t.done = true

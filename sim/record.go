@@ -1,0 +1,343 @@
+package sim
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/reports/record"
+)
+
+// Result is a finished simulation: its run record in the shared format
+// (reports/record, Kind "sim"), rendered by reports/ like a scenario's, and
+// what only a simulation knows.
+type Result struct {
+	Record   *record.Run
+	Valid    bool
+	Capacity *Capacity
+	Stats    Stats
+	// Stuck says what had not drained when the liveness phase gave up.
+	Stuck string
+}
+
+// JSON is the run record as written to record.json.
+func (r *Result) JSON() ([]byte, error) { return record.Marshal(r.Record) }
+
+// Command is the `sluice sim` command line that replays o.
+func (o Options) Command() string {
+	o = o.withDefaults()
+	var b strings.Builder
+	fmt.Fprintf(&b, "sluice sim --seed %d --agents %d --collectors %d --duration %v --rate %g/s", o.Seed, o.Agents, o.Collectors, o.Duration, o.Rate)
+	if o.RateSpread != 0 {
+		fmt.Fprintf(&b, " --rate-spread %g", o.RateSpread)
+	}
+	switch {
+	case o.Faults == nil:
+		b.WriteString(" --faults swarm")
+	case len(o.Faults) == 0:
+		b.WriteString(" --faults none")
+	default:
+		b.WriteString(" --faults " + strings.Join(o.Faults, ","))
+	}
+	if o.FaultRate != 1 {
+		fmt.Fprintf(&b, " --fault-rate %g", o.FaultRate)
+	}
+	for _, x := range o.Outages {
+		fmt.Fprintf(&b, " --outage %s:%v@%v", x.Target, x.Length, x.Start)
+	}
+	if o.AllowLoss {
+		b.WriteString(" --allow-loss")
+	}
+	if o.AgentChannel != "" {
+		b.WriteString(" --agent-channel " + o.AgentChannel)
+	}
+	if o.CollectorChannel != "" {
+		b.WriteString(" --collector-channel " + o.CollectorChannel)
+	}
+	if o.ChannelCapacity > 0 {
+		fmt.Fprintf(&b, " --channel-capacity %d", o.ChannelCapacity)
+	}
+	if o.CollectorChannelCapacity > 0 {
+		fmt.Fprintf(&b, " --collector-channel-capacity %d", o.CollectorChannelCapacity)
+	}
+	if o.DrainTimeout != 30*time.Minute {
+		fmt.Fprintf(&b, " --drain-timeout %v", o.DrainTimeout)
+	}
+	if o.AgentConf != "" {
+		b.WriteString(" --agent-conf AGENT.conf")
+	}
+	if o.CollectorConf != "" {
+		b.WriteString(" --collector-conf COLLECTOR.conf")
+	}
+	return b.String()
+}
+
+// samples are the cumulative values observed at each sample.
+type samples struct {
+	written, first, copies                     []int64
+	agentBacklog, collBacklog, lag, full, down []int64
+	active                                     map[string][]int64 // group/sink -> agents
+	stores                                     map[string][]int64 // cumulative copies
+	drained                                    map[string][]int64 // tier/sink -> cumulative EventDrainSuccessCount
+}
+
+func appendAt(m map[string][]int64, k string, i int, v int64) {
+	s := m[k]
+	for len(s) < i {
+		s = append(s, 0)
+	}
+	m[k] = append(s, v)
+}
+
+// sample records one point of every series.
+func (w *world) sample() {
+	r := &w.ser
+	now := w.s.Now()
+	if r.active == nil {
+		r.active, r.stores, r.drained = map[string][]int64{}, map[string][]int64{}, map[string][]int64{}
+	}
+	var written, lag uint64
+	var aback, cback int64
+	full, downN := 0, 0
+	counts := map[string]int64{}
+	drains := map[string]int64{}
+	for _, a := range w.agents {
+		wr := a.writer.written(now)
+		w.chk.wrote(a.writer.id, wr)
+		written += wr
+		if a.state != up {
+			downN++
+		}
+		var back int64
+		if a.tail != nil {
+			lag += wr - a.tail.pos
+			w.cap.maxLag = max(w.cap.maxLag, wr-a.tail.pos)
+			if a.tail.blocked {
+				full++
+			}
+		}
+		for _, c := range a.channels {
+			back += int64(c.ch.Len())
+		}
+		aback += back
+		w.cap.maxAgent = max(w.cap.maxAgent, back)
+		for _, r := range a.runners {
+			if r.active >= 0 {
+				counts[r.keys[r.active]]++
+			}
+			for _, k := range r.avro {
+				drains["agent/"+k.name] += k.counter.EventDrainSuccessCount.Load() + a.drainedBefore[k.name]
+			}
+		}
+	}
+	for _, c := range w.collectors {
+		if c.state != up {
+			downN++
+		}
+		var back int64
+		for _, ch := range c.channels {
+			back += int64(ch.ch.Len())
+		}
+		cback += back
+		w.cap.maxCollector = max(w.cap.maxCollector, back)
+	}
+	var copies uint64
+	i := len(r.written)
+	for _, name := range w.storeNames() {
+		s := w.stores[name]
+		copies += s.received
+		appendAt(r.stores, name, i, int64(s.received))
+	}
+	r.written = append(r.written, int64(written))
+	r.first = append(r.first, int64(w.chk.first))
+	r.copies = append(r.copies, int64(copies))
+	r.lag = append(r.lag, int64(lag))
+	r.agentBacklog = append(r.agentBacklog, aback)
+	r.collBacklog = append(r.collBacklog, cback)
+	r.full = append(r.full, int64(full))
+	r.down = append(r.down, int64(downN))
+	for _, k := range sortedKeys(counts) {
+		appendAt(r.active, k, i, counts[k])
+	}
+	for _, k := range sortedKeys(drains) {
+		appendAt(r.drained, k, i, drains[k])
+	}
+	if w.opts.Progress != nil {
+		active := 0
+		for _, f := range w.faults {
+			if f.active {
+				active++
+			}
+		}
+		w.opts.Progress(Progress{Now: now, Total: w.opts.Duration, Phase: w.phase, Written: written, Delivered: copies,
+			AgentBacklog: aback, CollectorBacklog: cback, FaultsActive: active})
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// deltas turns cumulative samples into per-interval counts.
+func deltas(c []int64) []int64 {
+	out := make([]int64, len(c))
+	var prev int64
+	for i, v := range c {
+		out[i], prev = v-prev, v
+	}
+	return out
+}
+
+func pad(s []int64, n int) []int64 {
+	for len(s) < n {
+		s = append(s, 0)
+	}
+	return s
+}
+
+// finish runs the checker and assembles the run record.
+func (w *world) finish() *Result {
+	o := w.opts
+	now := w.s.Now()
+	for _, a := range w.agents {
+		w.chk.wrote(a.writer.id, a.writer.written(now))
+	}
+	rec := w.rec
+	rec.Version = record.Version
+	rec.DurationMs = now.Milliseconds()
+	perStore := map[string]int64{}
+	for name, s := range w.stores {
+		perStore[name] = int64(s.received)
+	}
+	rec.Checker = w.chk.result(func(i int) string { return w.agents[i].name }, w.unexpected, perStore)
+	res := &Result{Record: rec, Valid: rec.Checker.Valid && rec.Phases.Drained, Stuck: w.stuck}
+	w.stats.RPCFailed, w.stats.SourceFull, w.stats.CollectorFull = w.stats.rpcFailed, w.stats.sourceFull, w.stats.collectorFull
+	w.stats.CollectorPutErr, w.stats.CrashLostInChannels = w.stats.collectorPutErr, w.stats.crashLostInChannels
+	res.Stats = w.stats
+
+	// Series: the samples are cumulative, the record wants per interval.
+	s := &w.ser
+	n := len(s.written)
+	rec.Series = record.Series{
+		IntervalMs: o.SampleEvery.Milliseconds(),
+		Written:    deltas(s.written),
+		Delivered:  deltas(s.first),
+		Backlog: map[string][]int64{
+			"agent":     s.agentBacklog,
+			"collector": s.collBacklog,
+			// Sluice's simulation also shows how far taildir sources
+			// fell behind (lines written, not yet read), how many agents'
+			// sources were refused by a full channel, and nodes down.
+			"agent-source-lag":    s.lag,
+			"agents-channel-full": s.full,
+			"nodes-down":          s.down,
+		},
+		SinkDrained: map[string][]int64{},
+		Stores:      map[string][]int64{},
+	}
+	dup := make([]int64, n)
+	for i := range n {
+		dup[i] = s.copies[i] - s.first[i]
+	}
+	rec.Series.Duplicates = deltas(dup)
+	for k, v := range s.drained {
+		rec.Series.SinkDrained[k] = deltas(pad(v, n))
+	}
+	for k, v := range s.stores {
+		rec.Series.Stores[k] = deltas(pad(v, n))
+	}
+	for k, v := range s.active {
+		// Active sinks of a tier are a distribution; the record carries
+		// it as "agents delivering through each sink" per interval.
+		rec.Series.Backlog["active:"+k] = pad(v, n)
+	}
+	// The tier's active-sink timeline: the sink most agents delivered
+	// through, whenever that changes.
+	keys := sortedKeys(s.active)
+	if len(keys) > 0 {
+		as := record.ActiveSink{Node: "agents", Group: strings.SplitN(keys[0], "/", 2)[0], Source: "inferred"}
+		last := "-"
+		for i := range n {
+			best, bestN := "", int64(0)
+			for _, k := range keys {
+				if v := pad(s.active[k], n)[i]; v > bestN {
+					best, bestN = strings.SplitN(k, "/", 2)[1], v
+				}
+			}
+			if best != last {
+				as.Changes = append(as.Changes, record.SinkChange{AtMs: int64(i) * rec.Series.IntervalMs, Sink: best})
+				last = best
+			}
+		}
+		rec.ActiveSinks = []record.ActiveSink{as}
+	}
+	for _, f := range w.faults {
+		if !f.healed && !f.active {
+			continue // scheduled after the fault phase: never injected
+		}
+		rf := record.Fault{ID: len(rec.Faults) + 1, Name: f.Kind + " " + f.Target, Kind: f.class(), Action: f.Kind, Target: f.Target,
+			InjectedMs: f.At.Milliseconds(), HealedMs: record.Ms((f.At + f.Length).Milliseconds())}
+		if f.Detail != "" || f.Planned {
+			rf.Params = map[string]string{}
+			if f.Detail != "" {
+				rf.Params["detail"] = f.Detail
+			}
+			if f.Planned {
+				rf.Params["planned"] = "true"
+			}
+		}
+		rec.Faults = append(rec.Faults, rf)
+	}
+	if len(o.Outages) > 0 {
+		res.Capacity = w.capacity(rec)
+		for _, l := range res.Capacity.Answer {
+			rec.Notes = append(rec.Notes, "capacity: "+l)
+		}
+	}
+	if !res.Valid {
+		w.timeline(record.MarkNote, "", "INVALID: lost %d, unexpected %d, drained %v", rec.Checker.Lost, rec.Checker.Unexpected, rec.Phases.Drained)
+	}
+	return res
+}
+
+// class maps a fault kind to the record's fault kinds.
+func (f *fault) class() string {
+	switch f.Kind {
+	case "partition", "slow-link", "flaky-link":
+		return "network"
+	case "disk-full", "disk-faults":
+		return "disk"
+	case "storage-outage":
+		return "storage"
+	}
+	return "process"
+}
+
+// Failure explains an invalid run in the form a person replays: what was
+// wrong, SEED=..., and the one command that runs it again.
+func (r *Result) Failure() string {
+	if r.Valid {
+		return ""
+	}
+	c := r.Record.Checker
+	var b strings.Builder
+	fmt.Fprintf(&b, "simulation INVALID: lost %d, unexpected %d, duplicated %d, drained %v", c.Lost, c.Unexpected, c.Duplicated, r.Record.Phases.Drained)
+	if r.Stuck != "" {
+		fmt.Fprintf(&b, " (stuck: %s)", r.Stuck)
+	}
+	for i, l := range c.LostIntervals {
+		if i == 3 {
+			b.WriteString("\n  ...")
+			break
+		}
+		fmt.Fprintf(&b, "\n  %s lost %d, first %v", l.Writer, l.Count, l.Intervals[:min(len(l.Intervals), 3)])
+	}
+	fmt.Fprintf(&b, "\nSEED=%d\nreplay: %s\n", r.Record.Seed, r.Record.Params["command"])
+	return b.String()
+}

@@ -1,0 +1,93 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice/engine/channel"
+	"github.com/sluicehq/sluice/engine/event"
+	"github.com/sluicehq/sluice/engine/metrics"
+	"github.com/sluicehq/sluice/engine/sink"
+)
+
+// store is a simulated end store (HDFS, Kafka): what it acknowledges is
+// durable and is handed to the checker. It serves writes one at a time
+// (per store, shared by every collector), so a slow store backs up the
+// collectors' channels.
+type store struct {
+	w        *world
+	name     string
+	down     bool
+	busy     time.Duration
+	received uint64 // copies acknowledged
+}
+
+var errStoreDown = errors.New("store unavailable")
+
+func (s *store) write(events []event.Event) error {
+	w := s.w
+	m := w.opts.Model
+	if s.down {
+		w.meter.Elapsed += m.StoreTimeout
+		return fmt.Errorf("%s: %w", s.name, errStoreDown)
+	}
+	arrive := w.s.Now() + w.meter.Elapsed
+	if s.busy > arrive {
+		w.meter.Elapsed += s.busy - arrive
+		arrive = s.busy
+	}
+	cost := m.StoreBase + time.Duration(len(events))*m.StorePerEvent
+	s.busy = arrive + cost
+	w.meter.Elapsed += cost
+	at := w.s.Now() + w.meter.Elapsed
+	for _, e := range events {
+		wi, seq, ok := readBody(e.Body)
+		if !ok || wi >= len(w.agents) {
+			w.unexpected++
+			continue
+		}
+		if w.opts.onDeliver != nil {
+			w.opts.onDeliver(s.name, wi, seq, at)
+		}
+		wr := w.agents[wi].writer
+		w.chk.wrote(wi, wr.written(w.s.Now()))
+		if w.chk.delivered(wi, seq, at-wr.writtenAt(seq)) {
+			w.unexpected++
+		}
+	}
+	s.received += uint64(len(events))
+	return nil
+}
+
+// storeSink is a collector's HDFS or Kafka sink: a real sink.Sink over the
+// real channel transaction (sink.Deliver) whose destination is a store.
+// Like Flume's HDFS sink it reports a failed write as BACKOFF, not as an
+// error (so HDFS trouble never triggers a failover, flume-facts §3.3); the
+// Kafka sink reports an error.
+type storeSink struct {
+	n            *node
+	name         string
+	ch           channel.Channel
+	counter      *metrics.SinkCounter
+	store        *store
+	batch        int
+	flumeBackoff bool
+	runner       *runnerActor
+	index        int
+}
+
+func (k *storeSink) Name() string                    { return k.name }
+func (k *storeSink) Start(ctx context.Context) error { k.counter.Start(); return nil }
+func (k *storeSink) Stop(ctx context.Context) error  { k.counter.Stop(); return nil }
+func (k *storeSink) Process(context.Context) (sink.Status, error) {
+	st, err := sink.Deliver(k.ch, k.batch, k.counter, k.store.write)
+	if err != nil && k.flumeBackoff && errors.Is(err, errStoreDown) {
+		return sink.Backoff, nil
+	}
+	if err == nil && st == sink.Ready && k.runner != nil {
+		k.runner.active = k.index
+	}
+	return st, err
+}
