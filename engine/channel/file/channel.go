@@ -61,6 +61,7 @@ type Channel struct {
 	reserved int // room held by put commits being written
 	takers   map[*txn]struct{}
 	segs     map[uint32]*segment
+	needSync map[uint32]bool // replayed segments whose sync failed at start
 	nextSeg  uint32
 	closed   bool
 	space    chan struct{} // closed when room is released
@@ -701,6 +702,11 @@ func (c *Channel) checkpoint(wait, syncFirst bool) error {
 	if syncFirst {
 		c.syncWriters()
 	}
+	if err := c.syncReplayed(); err != nil {
+		c.counter.CheckpointWriteErrorCount.Inc()
+		c.log.Error("file channel: checkpoint postponed: a segment replayed at start cannot be synced", "err", err)
+		return fmt.Errorf("channel %s: checkpoint: %w", c.name, err)
+	}
 	c.sinceCkpt.Store(0)
 	c.lastCkpt.Store(c.clk.Now().UnixNano())
 
@@ -751,6 +757,36 @@ func (c *Channel) checkpoint(wait, syncFirst bool) error {
 			live[p.seg] = true
 		}
 		c.deleteSegments(complete, live)
+	}
+	return nil
+}
+
+// syncReplayed syncs the segments recovery replayed but could not sync, so
+// that a checkpoint never counts unsynced records as applied.
+func (c *Channel) syncReplayed() error {
+	c.mu.Lock()
+	var paths []*segment
+	for id := range c.needSync {
+		if s := c.segs[id]; s != nil {
+			paths = append(paths, s)
+		} else {
+			delete(c.needSync, id)
+		}
+	}
+	c.mu.Unlock()
+	for _, s := range paths {
+		f, err := openSegment(c.fs, s.path, false)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", s.path, err)
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", s.path, err)
+		}
+		c.mu.Lock()
+		delete(c.needSync, s.id)
+		c.mu.Unlock()
 	}
 	return nil
 }

@@ -105,6 +105,7 @@ func (c *Channel) open() (openStats, error) {
 		haveESN  bool
 		cr       commitRec
 	)
+	needSync := map[uint32]bool{}
 	seen := func(esn uint64) {
 		if !haveESN || esn > maxESN {
 			maxESN, haveESN = esn, true
@@ -188,26 +189,32 @@ func (c *Channel) open() (openStats, error) {
 			c.log.Error("file channel: skipped corrupt bytes inside the log; events in them are lost, takes in them will be delivered again",
 				"segment", s.path, "from", sp.from, "to", sp.to)
 		}
+		synced := false
 		if res.torn != nil {
-			name, err := repairTail(c.fs, f, s.path, *res.torn)
-			if err != nil {
-				f.Close()
-				return st, fmt.Errorf("repair the torn tail of %s (bytes %d to %d are not a whole record): %w; make the directory writable, or move the segment away to give up whatever it holds", s.path, res.torn.from, res.torn.to, err)
-			}
 			st.torn++
 			c.tornTails.Inc()
-			c.log.Warn("file channel: cut a torn tail off the log (a write the crash interrupted; it was never acknowledged)",
-				"segment", s.path, "offset", res.torn.from, "bytes", res.torn.to-res.torn.from, "saved_to", name)
+			name, err := repairTail(c.fs, f, s.path, *res.torn)
+			if err != nil {
+				// The segment is never appended to again and nothing past
+				// the last whole record is read, so the repair can wait for
+				// the next start.
+				c.log.Error("file channel: cannot cut a torn tail off the log; it is ignored now and cut at the next start",
+					"segment", s.path, "offset", res.torn.from, "err", err)
+			} else {
+				synced = true
+				c.log.Warn("file channel: cut a torn tail off the log (a write the crash interrupted; it was never acknowledged)",
+					"segment", s.path, "offset", res.torn.from, "bytes", res.torn.to-res.torn.from, "saved_to", name)
+			}
 			size = res.torn.from
 		}
-		if res.end > int64(from) && res.torn == nil {
+		if res.end > int64(from) && !synced {
 			// What was just replayed may still be only in the page cache (a
 			// previous process wrote it, died before its fsync, and the
-			// machine kept running); the checkpoint written after recovery
-			// will count it as applied, so it must be on disk first.
+			// machine kept running); no checkpoint may count it as applied
+			// before it is on disk.
 			if err := f.Sync(); err != nil {
-				f.Close()
-				return st, fmt.Errorf("sync replayed segment %s: %w", s.path, err)
+				c.log.Warn("file channel: cannot sync a replayed segment; checkpoints wait until it can be", "segment", s.path, "err", err)
+				needSync[id] = true
 			}
 		}
 		f.Close()
@@ -279,6 +286,7 @@ func (c *Channel) open() (openStats, error) {
 	c.q = deque{}
 	c.q.reset(ptrs)
 	c.segs = all
+	c.needSync = needSync
 	c.nextSeg = maxSeg
 	c.inflight, c.reserved = 0, 0
 	c.takers = map[*txn]struct{}{}
@@ -288,7 +296,10 @@ func (c *Channel) open() (openStats, error) {
 	for i, d := range cfg.DataDirs {
 		w := newWriter(c, i, d)
 		if err := w.roll(); err != nil {
-			return st, err
+			// The queue is recovered and can be read; the writer retries
+			// at the first commit, so a full disk does not keep the agent
+			// from starting (puts are refused as full meanwhile).
+			c.log.Warn("file channel: cannot start a log segment; commits to this directory fail until it can", "dir", d, "err", err)
 		}
 		c.writers = append(c.writers, w)
 	}

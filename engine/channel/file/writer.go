@@ -141,8 +141,11 @@ func (w *writer) flush(batch []*pending) {
 		}
 	}
 	if w.f == nil {
-		fail(batch, fmt.Errorf("data directory %s: no open segment", w.dir))
-		return
+		// Start could not create the segment (a full disk, say): try again.
+		if err := w.roll(); err != nil {
+			fail(batch, err)
+			return
+		}
 	}
 	for i, p := range batch {
 		if p.rec == nil {
