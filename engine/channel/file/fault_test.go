@@ -788,3 +788,62 @@ func TestResyncIgnoresEmbeddedRecords(t *testing.T) {
 		t.Fatalf("CorruptRecordsSkipped = %d, want 1", n)
 	}
 }
+
+// TestStartOnFullDisk: a channel restarted while its disk is full starts,
+// with its queue; puts are refused as full, takes can be read but their
+// commits fail until space returns; then everything works and nothing was
+// lost.
+func TestStartOnFullDisk(t *testing.T) {
+	mem := vfs.NewMem(nil)
+	cfg := testConfig("/t", 100, 20)
+	ch := start(t, mem, cfg)
+	channeltest.Put(t, ch, evs("a", 0, 6))
+	ch.Stop()
+	mem.SetCapacity(mem.Used())
+	ch = start(t, mem, cfg)
+	wantQueue(t, ch, names("a", 0, 6))
+	if err := commitPut(ch, evs("x", 0, 1)); !errors.Is(err, channel.ErrFull) {
+		t.Fatalf("put on a full disk = %v, want ErrFull", err)
+	}
+	tx, _ := ch.Begin()
+	if got, err := tx.Take(2); err != nil || len(got) != 2 {
+		t.Fatalf("take on a full disk = %d, %v", len(got), err)
+	}
+	if err := tx.Commit(); !errors.Is(err, vfs.ErrNoSpace) {
+		t.Fatalf("take commit on a full disk = %v, want ENOSPC", err)
+	}
+	tx.Rollback()
+	mem.SetCapacity(0)
+	channeltest.Take(t, ch, 2)
+	channeltest.Put(t, ch, evs("b", 0, 1))
+	mem.Crash(nil)
+	ch = start(t, mem, cfg)
+	wantQueue(t, ch, append(names("a", 2, 4), "b-0"))
+}
+
+// TestStartWithFailingSyncs: fsyncs failing while the channel recovers do
+// not keep it from starting; the checkpoint that would count the replayed
+// log as applied waits until the log can be synced.
+func TestStartWithFailingSyncs(t *testing.T) {
+	mem := vfs.NewMem(nil)
+	faulty := vfs.NewFaulty(mem)
+	cfg := testConfig("/t", 100, 20)
+	ch := start(t, faulty, cfg)
+	channeltest.Put(t, ch, evs("a", 0, 3))
+	channeltest.Take(t, ch, 1)
+	ch.closeFiles() // dies without a checkpoint: the log tail must be replayed
+	faulty.Fail(vfs.OpSync, "/t/data", errInjected, -1)
+	ch = start(t, faulty, cfg)
+	wantQueue(t, ch, names("a", 1, 2))
+	if ch.counter.CheckpointWriteErrorCount.Load() == 0 {
+		t.Fatal("the post-recovery checkpoint was written although the replayed log could not be synced")
+	}
+	faulty.Clear()
+	if err := ch.Checkpoint(); err != nil {
+		t.Fatalf("checkpoint once syncs work: %v", err)
+	}
+	channeltest.Put(t, ch, evs("b", 0, 1))
+	mem.Crash(nil)
+	ch = start(t, mem, cfg)
+	wantQueue(t, ch, append(names("a", 1, 2), "b-0"))
+}
