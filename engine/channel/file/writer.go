@@ -199,7 +199,7 @@ func (w *writer) flush(batch []*pending) {
 		finish()
 		return
 	}
-	if err := w.sync(true); err != nil {
+	if err := w.sync(len(written) > 0); err != nil {
 		if fsync {
 			w.undo(err)
 			fail(written, err)

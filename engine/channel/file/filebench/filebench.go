@@ -215,6 +215,9 @@ func Move(ch channel.Channel, n, batch, size int) (Result, error) {
 // RawDisk measures write + fsync of block-sized appends to a new file in
 // dir for about d, in MB/s.
 func RawDisk(fsys vfs.FS, dir string, block int, d time.Duration) (float64, error) {
+	if fsys == nil {
+		fsys = vfs.OS{}
+	}
 	clk := clock.Real()
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return 0, err
