@@ -611,11 +611,16 @@ func (c *Channel) dropSegment(s *segment) {
 	c.mu.Unlock()
 }
 
-func (c *Channel) seal(s *segment, size int64) {
+// seal marks s as no longer written: size bytes, the records before
+// content (the rest is padding).
+func (c *Channel) seal(s *segment, size, content int64) {
 	c.mu.Lock()
-	s.sealed, s.size = true, uint32(size)
+	s.sealed, s.size, s.content = true, uint32(size), uint32(content)
 	if s.applied < segHeaderLen {
 		s.applied = segHeaderLen
+	}
+	if s.applied >= s.content {
+		s.applied = s.size // only padding follows
 	}
 	c.mu.Unlock()
 }

@@ -140,7 +140,11 @@ func TestTornTailEveryOffset(t *testing.T) {
 	before := fileSize(t, mem, seg)
 	last := []event.Event{{Headers: map[string]string{"k": "v"}, Body: []byte("c-0")}, {Body: bytes.Repeat([]byte("z"), 700)}}
 	channeltest.Put(t, ch, last)
-	after := fileSize(t, mem, seg)
+	after := fileSize(t, mem, seg) // the record, then padding to the block
+	ch.mu.Lock()
+	tail := ch.q.buf[(ch.q.head+ch.q.n-1)%len(ch.q.buf)]
+	ch.mu.Unlock()
+	recEnd := int64(tail.off + tail.n)
 	mem.Crash(nil)
 	survivors := append(names("a", 2, 3), names("b", 0, 3)...)
 
@@ -152,24 +156,29 @@ func TestTornTailEveryOffset(t *testing.T) {
 		f.Close()
 		ch := start(t, m, cfg)
 		want := survivors
-		if cut == after {
+		whole := before // end of the last whole record
+		if cut >= recEnd {
 			want = append(append([]string(nil), survivors...), "c-0", strings.Repeat("z", 700))
+			whole = recEnd
+		}
+		if cut == after {
+			whole = after
 		}
 		wantQueue(t, ch, want)
 		repaired := ch.tornTails.Load()
-		if torn := cut > before && cut < after; torn != (repaired == 1) {
-			t.Fatalf("cut at %d of [%d,%d]: TornTailsRepaired = %d", cut, before, after, repaired)
+		if torn := cut > whole; torn != (repaired == 1) {
+			t.Fatalf("cut at %d of [%d,%d,%d]: TornTailsRepaired = %d", cut, before, recEnd, after, repaired)
 		}
-		if cut > before && cut < after {
-			saved, err := vfs.ReadFile(m, fmt.Sprintf("%s.%d.corrupt", seg, before))
+		if cut > whole {
+			saved, err := vfs.ReadFile(m, fmt.Sprintf("%s.%d.corrupt", seg, whole))
 			if err != nil {
 				t.Fatalf("cut at %d: the cut bytes were not kept: %v", cut, err)
 			}
-			if int64(len(saved)) != cut-before {
-				t.Fatalf("cut at %d: .corrupt holds %d bytes, want %d", cut, len(saved), cut-before)
+			if int64(len(saved)) != cut-whole {
+				t.Fatalf("cut at %d: .corrupt holds %d bytes, want %d", cut, len(saved), cut-whole)
 			}
-			if got := fileSize(t, m, seg); got != before {
-				t.Fatalf("cut at %d: segment is %d bytes after repair, want %d", cut, got, before)
+			if got := fileSize(t, m, seg); got != whole {
+				t.Fatalf("cut at %d: segment is %d bytes after repair, want %d", cut, got, whole)
 			}
 		}
 		// The repaired channel keeps working and recovers again.
@@ -365,8 +374,8 @@ func TestDiskFull(t *testing.T) {
 	// (another writer got there first): the write itself fails.
 	plenty := uint64(1 << 40)
 	faulty.SetFree(&plenty)
-	mem.SetCapacity(mem.Used() + 200)
-	big := []event.Event{{Body: make([]byte, 4096)}}
+	mem.SetCapacity(mem.Used() + 3*blockSize)
+	big := []event.Event{{Body: make([]byte, 4*blockSize)}}
 	if err := commitPut(ch, big); !errors.Is(err, channel.ErrFull) || !errors.Is(err, vfs.ErrNoSpace) {
 		t.Fatalf("put on a full disk = %v, want ErrFull wrapping ENOSPC", err)
 	}
@@ -510,7 +519,8 @@ func TestLostSegmentDeletion(t *testing.T) {
 	mem := vfs.NewMem(nil)
 	faulty := vfs.NewFaulty(mem)
 	cfg := testConfig("/t", 1000, 100)
-	cfg.SegmentSize = 1024
+	cfg.SegmentSize = 1024 // a segment per commit
+	cfg.CheckpointBytes = 1 << 30
 	ch := start(t, faulty, cfg)
 	for i := 0; i < 10; i++ {
 		channeltest.Put(t, ch, evs("a", i*10, 10))
@@ -653,8 +663,11 @@ func (c *checkedFS) OpenFile(name string, flag int, perm fs.FileMode) (vfs.File,
 }
 
 func (f *checkedFile) WriteAt(p []byte, off int64) (int, error) {
-	if _, ok := parseSegName(path.Base(f.name)); ok && off < f.fs.synced[f.name] {
-		f.fs.t.Errorf("write to %s at %d, below its synced length %d", f.name, off, f.fs.synced[f.name])
+	// Not only below the synced length: not even into the block holding
+	// its last bytes, so no torn write can damage what was synced.
+	synced := f.fs.synced[f.name]
+	if _, ok := parseSegName(path.Base(f.name)); ok && synced > 0 && off < (synced+blockSize-1)/blockSize*blockSize {
+		f.fs.t.Errorf("write to %s at %d, into a block holding synced bytes (synced length %d)", f.name, off, synced)
 	}
 	return f.File.WriteAt(p, off)
 }
@@ -681,7 +694,7 @@ func TestNeverRewritesSyncedBytes(t *testing.T) {
 	faulty := vfs.NewFaulty(mem)
 	fsys := &checkedFS{FS: faulty, t: t, synced: map[string]int64{}}
 	cfg := testConfig("/t", 1000, 20)
-	cfg.SegmentSize = 4096
+	cfg.SegmentSize = 64 << 10 // many commits per segment, and rolls
 	ch := start(t, fsys, cfg)
 	rng := rand.New(rand.NewPCG(3, 3))
 	for i := 0; i < 500; i++ {

@@ -61,6 +61,7 @@ func FuzzRecord(f *testing.F) {
 	f.Add(validRecord(7, 4096, nil, evsA[:1], 0))
 	f.Add(validRecord(2, 36, []run{{1, 1}}, nil, 0))
 	f.Add(segmentRecord(3))
+	f.Add(padRecord(3, 36, padLen(36)))
 	f.Add(encodeCheckpoint(&checkpoint{nextESN: 9, maxSeg: 2, segs: []segState{{1, 100}, {2, 36}},
 		ptrs: []ptr{{esn: 1, seg: 1, off: 36, n: 20}, {esn: 2, seg: 1, off: 56, n: 30}, {esn: 7, seg: 2, off: 36, n: 9}}}))
 	f.Add([]byte{})

@@ -16,6 +16,13 @@ const (
 
 	recSegment = 1 // first record of every segment: magic and version
 	recCommit  = 2 // one committed transaction: its takes and its puts
+	recPad     = 3 // zeros up to the next block boundary, before a sync
+
+	// blockSize is the unit of alignment: every sync covers whole blocks,
+	// so that the next write never shares a block with synced bytes (no
+	// reliance on the disk rewriting a sector without damaging the synced
+	// part of it).
+	blockSize = 4096
 
 	// maxRecordPayload caps one transaction's record, so that offsets stay
 	// within 32 bits and a reader never allocates more than this for a
@@ -76,7 +83,7 @@ func parseFrame(b []byte) (frame, error) {
 		off:    binary.LittleEndian.Uint32(b[12:]),
 		crc:    binary.LittleEndian.Uint32(b[16:]),
 	}
-	if b[5]|b[6]|b[7] != 0 || (h.typ != recSegment && h.typ != recCommit) {
+	if b[5]|b[6]|b[7] != 0 || h.typ < recSegment || h.typ > recPad {
 		return frame{}, fmt.Errorf("%w: unknown record type %d", errCorrupt, h.typ)
 	}
 	if h.length > maxRecordPayload {
@@ -102,6 +109,23 @@ func segmentRecord(id uint32) []byte {
 	copy(b[frameHeaderSize:], segMagic[:])
 	binary.LittleEndian.PutUint32(b[frameHeaderSize+8:], segVersion)
 	putFrame(b, frame{length: 12, typ: recSegment, seg: id, off: 0, crc: crc(b[frameHeaderSize:])})
+	return b
+}
+
+// padLen is the length of the padding record that takes off to the next
+// block boundary, or 0 when off is on one.
+func padLen(off int64) int64 {
+	n := -off & (blockSize - 1)
+	if n > 0 && n < frameHeaderSize {
+		n += blockSize
+	}
+	return n
+}
+
+// padRecord is a complete padding record of n bytes at off in segment seg.
+func padRecord(seg uint32, off int64, n int64) []byte {
+	b := make([]byte, n)
+	putFrame(b, frame{length: uint32(n - frameHeaderSize), typ: recPad, seg: seg, off: uint32(off), crc: crc(b[frameHeaderSize:])})
 	return b
 }
 

@@ -153,10 +153,10 @@ func (c *Channel) open() (openStats, error) {
 			}
 		}
 		res, err := scan(f, id, int64(from), size, func(rec record) error {
-			st.records++
 			if rec.h.typ != recCommit {
 				return nil
 			}
+			st.records++
 			if err := decodeCommit(rec.payload, &cr); err != nil {
 				st.corrupt++
 				c.corruptRecords.Inc()
@@ -218,7 +218,7 @@ func (c *Channel) open() (openStats, error) {
 			}
 		}
 		f.Close()
-		s.sealed, s.size, s.applied = true, uint32(size), uint32(size)
+		s.sealed, s.size, s.content, s.applied = true, uint32(size), uint32(size), uint32(size)
 		c.logBytes.Add(size)
 	}
 

@@ -39,15 +39,17 @@ type segment struct {
 	// queue reflects; a checkpoint records it as the replay start.
 	applied uint32
 	// sealed is set once no writer appends to the segment; size is then
-	// its final length.
-	sealed bool
-	size   uint32
+	// its final length and content the end of its last record that is not
+	// padding.
+	sealed  bool
+	size    uint32
+	content uint32
 }
 
 // complete reports whether every record of the segment is reflected in the
 // queue, so that a checkpoint taken now makes the file unnecessary unless
 // the queue still points into it.
-func (s *segment) complete() bool { return s.sealed && s.applied >= s.size }
+func (s *segment) complete() bool { return s.sealed && s.applied >= s.content }
 
 // segReader reads a segment file sequentially through a window, so that
 // replaying a large segment needs neither the whole file in memory nor a

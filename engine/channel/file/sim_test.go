@@ -514,7 +514,7 @@ func TestSimulatedPowerCuts(t *testing.T) {
 		if err := s.ch.Checkpoint(); err != nil {
 			s.fail("checkpoint: %v", err)
 		}
-		if b := s.ch.logBytes.Load(); b > int64(len(s.cfg.DataDirs))*(s.cfg.SegmentSize+1024) {
+		if b := s.ch.logBytes.Load(); b > int64(len(s.cfg.DataDirs))*(max(s.cfg.SegmentSize, blockSize)+3*blockSize) {
 			s.fail("%d log bytes on disk with an empty channel (segment size %d)", b, s.cfg.SegmentSize)
 		}
 		if files := segFiles(t, s.mem, s.cfg); len(files) > len(s.cfg.DataDirs) {

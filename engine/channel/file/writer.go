@@ -51,6 +51,7 @@ type writer struct {
 	f        vfs.File
 	seg      *segment
 	size     int64 // bytes written to f
+	content  int64 // end of the last record that is not padding
 	durable  int64 // bytes of f known to be on disk
 	broken   error // a failed write could not be undone; retried first
 	lastSync time.Time
@@ -152,7 +153,7 @@ func (w *writer) flush(batch []*pending) {
 			forceSync = true
 			continue
 		}
-		if w.size > segHeaderLen && w.size+int64(len(p.rec)) > c.segSize {
+		if w.size > blockSize && w.size+int64(len(p.rec)) > c.segSize {
 			if err := w.sync(len(written) > 0 || w.durable < w.size); err != nil {
 				w.undo(err)
 				fail(written, err)
@@ -186,6 +187,7 @@ func (w *writer) flush(batch []*pending) {
 		}
 		p.seg, p.off = w.seg.id, uint32(off)
 		w.size += int64(len(p.rec))
+		w.content = w.size
 		c.logBytes.Add(int64(len(p.rec)))
 		c.sinceCkpt.Add(int64(len(p.rec)))
 		written = append(written, p)
@@ -217,10 +219,19 @@ func (w *writer) flush(batch []*pending) {
 	finish()
 }
 
-// sync makes everything written durable.
+// sync makes everything written durable, padding it to a block boundary
+// first.
 func (w *writer) sync(needed bool) error {
 	if !needed && w.durable == w.size {
 		return nil
+	}
+	if n := padLen(w.size); n > 0 {
+		if _, err := w.f.WriteAt(padRecord(w.seg.id, w.size, n), w.size); err != nil {
+			return fmt.Errorf("write %s at %d: %w", w.seg.path, w.size, err)
+		}
+		w.size += n
+		w.c.logBytes.Add(n)
+		w.c.sinceCkpt.Add(n)
 	}
 	w.c.fsyncs.Inc()
 	if err := w.f.Sync(); err != nil {
@@ -246,6 +257,7 @@ func (w *writer) undo(cause error) {
 	}
 	c.logBytes.Add(to - w.size)
 	w.size = to
+	w.content = min(w.content, to)
 	if err := w.truncate(to); err != nil {
 		if w.broken == nil {
 			c.setBroken(1)
@@ -286,7 +298,7 @@ func (w *writer) roll() error {
 	seg := c.newSegment(w.idx, w.dir)
 	f, err := c.fs.OpenFile(seg.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err == nil {
-		hdr := segmentRecord(seg.id)
+		hdr := append(segmentRecord(seg.id), padRecord(seg.id, segHeaderLen, padLen(segHeaderLen))...)
 		if _, err = f.WriteAt(hdr, 0); err == nil {
 			if err = f.Sync(); err == nil {
 				err = c.fs.SyncDir(filepath.Clean(w.dir))
@@ -301,12 +313,12 @@ func (w *writer) roll() error {
 		c.dropSegment(seg)
 		return fmt.Errorf("start segment %s: %w", seg.path, err)
 	}
-	c.logBytes.Add(segHeaderLen)
+	c.logBytes.Add(blockSize)
 	if w.f != nil {
 		w.f.Close()
-		c.seal(w.seg, w.size)
+		c.seal(w.seg, w.size, w.content)
 	}
-	w.f, w.seg, w.size, w.durable = f, seg, segHeaderLen, segHeaderLen
+	w.f, w.seg, w.size, w.durable, w.content = f, seg, blockSize, blockSize, segHeaderLen
 	w.lastSync = c.clk.Now()
 	return nil
 }
@@ -320,7 +332,7 @@ func (w *writer) close() error {
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}
-	w.c.seal(w.seg, w.size)
+	w.c.seal(w.seg, w.size, w.content)
 	w.f = nil
 	return err
 }
