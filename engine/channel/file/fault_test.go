@@ -149,6 +149,9 @@ func TestTornTailEveryOffset(t *testing.T) {
 	survivors := append(names("a", 2, 3), names("b", 0, 3)...)
 
 	for cut := before; cut <= after; cut++ {
+		if cut > recEnd+frameHeaderSize && cut < after-8 && cut%61 != 0 {
+			continue // inside the padding that follows: a sample is enough
+		}
 		m := cloneMem(t, mem)
 		f, _ := m.OpenFile(seg, os.O_RDWR, 0)
 		f.Truncate(cut)

@@ -465,7 +465,7 @@ func (s *sim) step() {
 }
 
 func TestSimulatedPowerCuts(t *testing.T) {
-	seeds, steps := 60, 400
+	seeds, steps := 40, 400
 	if soak() {
 		seeds, steps = 2000, 1000
 	}
