@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin/sluice
 PKGS := ./...
 
-.PHONY: build test lint bench run soak fuzz clean
+.PHONY: build test lint bench run soak fuzz clean test-java
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/sluice
@@ -29,6 +29,11 @@ run: build
 # Long crash, chaos and simulation runs; not part of CI.
 soak:
 	SLUICE_SOAK=1 $(GO) test -race -count=1 -timeout 3h $(PKGS)
+
+# Compares the Java properties parser with java.util.Properties itself
+# (needs a JDK; not part of CI).
+test-java:
+	SLUICE_JAVA=1 $(GO) test -count=1 -run TestJavaDifferential ./engine/config
 
 clean:
 	rm -rf bin

@@ -46,7 +46,7 @@ func (a *Agent) Findings() []config.Finding {
 	if a.graph == nil {
 		return a.cfg.Findings
 	}
-	return append(append([]config.Finding(nil), a.cfg.Findings...), a.graph.Findings...)
+	return config.Merge(append(append([]config.Finding(nil), a.cfg.Findings...), a.graph.Findings...))
 }
 
 // Start builds the pipeline and starts it: channels, then sink runners,
@@ -58,8 +58,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		return errors.New("agent already running")
 	}
 	g := Build(a.cfg, a.env, nil)
-	a.logFindings(a.cfg.Findings)
-	a.logFindings(g.Findings)
+	a.logFindings(config.Merge(append(append([]config.Finding(nil), a.cfg.Findings...), g.Findings...)))
 	if len(g.Channels) == 0 {
 		return fmt.Errorf("agent %s: nothing to run: no channel survived validation (see the errors above, or run sluice check)", a.cfg.Name)
 	}
@@ -208,8 +207,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Agent) error {
 	}
 	old := a.graph
 	g := Build(cfg, a.env, old)
-	a.logFindings(cfg.Findings)
-	a.logFindings(g.Findings)
+	a.logFindings(config.Merge(append(append([]config.Finding(nil), cfg.Findings...), g.Findings...)))
 	keep := map[any]bool{}
 	for _, c := range g.Channels {
 		keep[c] = true

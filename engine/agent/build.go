@@ -115,7 +115,7 @@ func Build(cfg *config.Agent, env registry.Env, prev *Graph) *Graph {
 		}
 		e, ok := registry.Lookup(registry.Channel, c.Type)
 		if !ok {
-			g.drop(c, registry.UnknownTypeError(registry.Channel, c.Type))
+			g.drop(cfg.Name, c, registry.UnknownTypeError(registry.Channel, c.Type))
 			continue
 		}
 		r := config.NewReader(cfg.Name, c)
@@ -123,7 +123,7 @@ func Build(cfg *config.Agent, env registry.Env, prev *Graph) *Graph {
 		ch, err := e.Factory.(registry.ChannelFactory)(scoped(env, c), r)
 		g.collect(cfg.Name, c, r)
 		if err != nil {
-			g.drop(c, err)
+			g.drop(cfg.Name, c, err)
 			continue
 		}
 		g.Channels = append(g.Channels, &ChannelNode{Name: c.Name, FP: fp, Ch: ch})
@@ -141,7 +141,7 @@ func Build(cfg *config.Agent, env registry.Env, prev *Graph) *Graph {
 			}
 		}
 		if len(chans) == 0 {
-			g.drop(c, fmt.Errorf("none of its channels (%s) could be built", strings.Join(c.Channels, " ")))
+			g.drop(cfg.Name, c, fmt.Errorf("none of its channels (%s) could be built", strings.Join(c.Channels, " ")))
 			continue
 		}
 		fp := fingerprint(c, deps...)
@@ -154,7 +154,7 @@ func Build(cfg *config.Agent, env registry.Env, prev *Graph) *Graph {
 		}
 		node, err := g.buildSource(cfg, c, env, chans)
 		if err != nil {
-			g.drop(c, err)
+			g.drop(cfg.Name, c, err)
 			continue
 		}
 		node.FP = fp
@@ -171,7 +171,7 @@ func Build(cfg *config.Agent, env registry.Env, prev *Graph) *Graph {
 	for _, c := range cfg.Sinks {
 		ch := g.Channel(c.Channel)
 		if ch == nil {
-			g.drop(c, fmt.Errorf("its channel %s could not be built", c.Channel))
+			g.drop(cfg.Name, c, fmt.Errorf("its channel %s could not be built", c.Channel))
 			continue
 		}
 		sinkFP[c.Name] = fingerprint(c, chFP[c.Channel])
@@ -196,7 +196,7 @@ func Build(cfg *config.Agent, env registry.Env, prev *Graph) *Graph {
 		if err != nil {
 			return nil, err
 		}
-		if err := checkBatch(c, e, ch); err != nil {
+		if err := checkBatch(cfg.Name, c, e, ch); err != nil {
 			return nil, err
 		}
 		built[c.Name] = s
@@ -231,19 +231,19 @@ func Build(cfg *config.Agent, env registry.Env, prev *Graph) *Graph {
 			}
 			s, err := buildSink(sc)
 			if err != nil {
-				g.drop(sc, err)
+				g.drop(cfg.Name, sc, err)
 				continue
 			}
 			sinks = append(sinks, s)
 			chans = appendChannel(chans, sinkCh[name])
 		}
 		if len(sinks) == 0 {
-			g.drop(gc, fmt.Errorf("none of its sinks could be built"))
+			g.drop(cfg.Name, gc, fmt.Errorf("none of its sinks could be built"))
 			continue
 		}
 		e, ok := registry.Lookup(registry.Processor, gc.Type)
 		if !ok {
-			g.drop(gc, registry.UnknownTypeError(registry.Processor, gc.Type))
+			g.drop(cfg.Name, gc, registry.UnknownTypeError(registry.Processor, gc.Type))
 			continue
 		}
 		r := config.NewReader(cfg.Name, gc)
@@ -252,7 +252,7 @@ func Build(cfg *config.Agent, env registry.Env, prev *Graph) *Graph {
 		p, err := e.Factory.(registry.ProcessorFactory)(scoped(env, gc), r.Sub("processor."), sinks)
 		g.collect(cfg.Name, gc, r)
 		if err != nil {
-			g.drop(gc, fmt.Errorf("%w; its sinks (%s) will not run", err, strings.Join(gc.Sinks, " ")))
+			g.drop(cfg.Name, gc, fmt.Errorf("%w; its sinks (%s) will not run", err, strings.Join(gc.Sinks, " ")))
 			continue
 		}
 		g.Runners = append(g.Runners, g.newRunner("group:"+gc.Name, fp, p, chans, env, r))
@@ -272,7 +272,7 @@ func Build(cfg *config.Agent, env registry.Env, prev *Graph) *Graph {
 		}
 		s, err := buildSink(c)
 		if err != nil {
-			g.drop(c, err)
+			g.drop(cfg.Name, c, err)
 			continue
 		}
 		r := config.NewReader(cfg.Name, c)
@@ -381,7 +381,7 @@ func (g *Graph) buildSource(cfg *config.Agent, c *config.Component, env registry
 		return nil, err
 	}
 	for _, ch := range chans {
-		if err := checkBatch(c, e, ch); err != nil {
+		if err := checkBatch(cfg.Name, c, e, ch); err != nil {
 			return nil, err
 		}
 	}
@@ -401,7 +401,7 @@ func (g *Graph) buildSource(cfg *config.Agent, c *config.Component, env registry
 
 // checkBatch applies Flume's rule that a component whose batch size exceeds
 // its channel's transactionCapacity is removed.
-func checkBatch(c *config.Component, e *registry.Entry, ch channel.Channel) error {
+func checkBatch(agent string, c *config.Component, e *registry.Entry, ch channel.Channel) error {
 	if e.BatchKey == "" {
 		return nil
 	}
@@ -412,15 +412,38 @@ func checkBatch(c *config.Component, e *registry.Entry, ch channel.Channel) erro
 		}
 	}
 	if tc := ch.TransactionCapacity(); n > tc {
-		return fmt.Errorf("%s %d is greater than channel %s's transactionCapacity %d; Flume removes the %s (\"Incompatible source and channel settings\"); make %s <= %d",
-			e.BatchKey, n, ch.Name(), tc, c.Kind, e.BatchKey, tc)
+		return &config.FieldError{Pos: c.KeyPos(e.BatchKey), Key: c.FullKey(agent, e.BatchKey),
+			Msg: fmt.Sprintf("%d is greater than channel %s's transactionCapacity %d; Flume removes the %s (\"Incompatible %s and channel settings\"); make %s <= %d",
+				n, ch.Name(), tc, c.Kind, c.Kind, e.BatchKey, tc)}
 	}
 	return nil
 }
 
-func (g *Graph) drop(c *config.Component, err error) {
-	g.add(config.Error, c.Pos, c.Name, "dropped",
-		fmt.Sprintf("%s %s is not started: %v", c.Kind, c.Name, err), "")
+func (g *Graph) drop(agent string, c *config.Component, err error) {
+	what := c.String()
+	// A bad value is reported at its own key and line, once per key, so
+	// that it lines up with the lint finding on that key.
+	if fes := config.FieldErrors(err); len(fes) > 0 {
+		for _, fe := range fes {
+			var why error = fe
+			if len(fes) == 1 {
+				why = err // keeps what the component said around it
+			}
+			f := config.NewFinding(config.Error, fe.Pos, fe.Key, config.RuleDropped,
+				fmt.Sprintf("%s is not started: %v", what, why), "")
+			f.Component = what
+			g.Findings = append(g.Findings, f)
+		}
+		return
+	}
+	typeKey := "type"
+	if c.Kind == config.KindSinkGroup {
+		typeKey = "processor.type"
+	}
+	f := config.NewFinding(config.Error, c.Pos, c.FullKey(agent, typeKey), config.RuleDropped,
+		fmt.Sprintf("%s is not started: %v", what, err), "")
+	f.Component = what
+	g.Findings = append(g.Findings, f)
 }
 
 // collect turns a Reader's notes and unread keys into findings.
@@ -433,23 +456,19 @@ func (g *Graph) collect(agent string, c *config.Component, r *config.Reader) {
 		if s := config.Suggest(k, r.UsedKeys()); s != "" {
 			fix = "did you mean " + s + "?"
 		}
-		g.add(config.Warning, p.Pos, c.FullKey(agent, k), "unknown-key", msg, fix)
+		f := config.NewFinding(config.Warning, p.Pos, c.FullKey(agent, k), config.RuleUnknownKey, msg, fix)
+		f.Component = c.String()
+		g.Findings = append(g.Findings, f)
 	}
 }
 
 // Lint builds cfg for checking only and returns every finding: Flume's
-// drops from config.Build, build failures, unread keys and component notes.
+// drops and the lint rules from config.Build, build failures, unread keys
+// and component notes, merged so that each problem is reported once.
 func Lint(cfg *config.Agent, env registry.Env) []config.Finding {
 	env.Check = true
 	g := Build(cfg, env, nil)
-	out := append(append([]config.Finding(nil), cfg.Findings...), g.Findings...)
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].File != out[j].File {
-			return out[i].File < out[j].File
-		}
-		return out[i].Line < out[j].Line
-	})
-	return out
+	return config.Merge(append(append([]config.Finding(nil), cfg.Findings...), g.Findings...))
 }
 
 // scoped returns env with the logger naming the component.

@@ -5,6 +5,7 @@ package components
 import (
 	_ "github.com/sluicehq/sluice/engine/channel/file"
 	_ "github.com/sluicehq/sluice/engine/channel/memory"
+	_ "github.com/sluicehq/sluice/engine/interceptor"
 	_ "github.com/sluicehq/sluice/engine/processor"
 	_ "github.com/sluicehq/sluice/engine/selector"
 	_ "github.com/sluicehq/sluice/engine/sink/fileroll"

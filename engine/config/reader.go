@@ -37,15 +37,15 @@ func (r *Reader) Name() string { return r.c.Name }
 
 func (r *Reader) full(key string) string { return r.c.FullKey(r.agent, r.fullPrefix+key) }
 
-// Errorf records a configuration error on key.
+// Errorf records a configuration error on key, as a *FieldError naming the
+// key's file and line.
 func (r *Reader) Errorf(key, format string, args ...any) {
-	r.addErr(fmt.Errorf("%s: %s: %s", r.c.KeyPos(key), r.full(key), fmt.Sprintf(format, args...)))
+	r.addErr(&FieldError{Pos: r.c.KeyPos(key), Key: r.full(key), Msg: fmt.Sprintf(format, args...)})
 }
 
-// addErr records err here and on every parent, so that a factory handed a
-// Sub reader can return its own errors and the component's root reader
-// still sees them all.
 func (r *Reader) addErr(err error) {
+	// A Sub reader keeps its own errors (its factory returns them) and
+	// reports them to its parent (the component as a whole fails).
 	r.errs = append(r.errs, err)
 	if r.parent != nil {
 		r.parent.addErr(err)
@@ -56,14 +56,16 @@ func (r *Reader) addErr(err error) {
 // where Sluice deliberately differs from Flume).
 func (r *Reader) Notef(sev Severity, key, rule, fix, format string, args ...any) {
 	pos := r.c.KeyPos(key)
-	f := Finding{Severity: sev, Pos: pos, File: pos.File, Line: pos.Line, Key: r.full(key), Rule: rule, Message: fmt.Sprintf(format, args...), Fix: fix}
+	f := NewFinding(sev, pos, r.full(key), rule, fmt.Sprintf(format, args...), fix)
+	f.Component = r.c.String()
 	for r.parent != nil {
 		r = r.parent
 	}
 	r.notes = append(r.notes, f)
 }
 
-// Err returns every error recorded so far, or nil.
+// Err returns every error recorded so far through this reader (and its
+// Sub readers), or nil.
 func (r *Reader) Err() error { return errors.Join(r.errs...) }
 
 // Notes returns the findings recorded with Notef.
@@ -102,7 +104,7 @@ func (r *Reader) String(key, def string) string {
 func (r *Reader) Required(key, what string) string {
 	v, ok := r.Raw(key)
 	if !ok {
-		r.addErr(fmt.Errorf("%s: %s is required (%s)", r.c.Pos, r.full(key), what))
+		r.addErr(&FieldError{Pos: r.c.Pos, Key: r.full(key), Msg: fmt.Sprintf("is required (%s)", what)})
 	}
 	return v
 }
@@ -120,7 +122,7 @@ func (r *Reader) Int64(key string, def int64) int64 {
 	if !ok {
 		return def
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	n, err := strconv.ParseInt(javaTrim(v), 10, 64)
 	if err != nil {
 		hint := "an integer"
 		if strings.Contains(v, "#") {
@@ -148,7 +150,7 @@ func (r *Reader) Float(key string, def float64) float64 {
 	if !ok {
 		return def
 	}
-	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	f, err := strconv.ParseFloat(javaTrim(v), 64)
 	if err != nil {
 		r.Errorf(key, "%q is not a number", v)
 		return def
@@ -164,7 +166,7 @@ func (r *Reader) Bool(key string, def bool) bool {
 	if !ok {
 		return def
 	}
-	switch strings.ToLower(strings.TrimSpace(v)) {
+	switch strings.ToLower(javaTrim(v)) {
 	case "true":
 		return true
 	case "false":
@@ -192,7 +194,7 @@ func (r *Reader) Enum(key, def string, valid ...string) string {
 		return def
 	}
 	for _, x := range valid {
-		if strings.EqualFold(strings.TrimSpace(v), x) {
+		if strings.EqualFold(javaTrim(v), x) {
 			return x
 		}
 	}

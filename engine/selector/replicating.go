@@ -1,9 +1,11 @@
-// Package selector holds Flume's channel selectors: replicating and
-// multiplexing (flume-facts §7.1).
+// Package selector holds Flume's channel selectors, which decide for each
+// event the channels it must reach (required) and may reach (optional):
+// replicating, multiplexing and load_balancing (flume-facts §7.1, Flume's
+// ReplicatingChannelSelector, MultiplexingChannelSelector and
+// LoadBalancingChannelSelector).
 package selector
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/sluicehq/sluice/engine/channel"
@@ -13,20 +15,24 @@ import (
 	"github.com/sluicehq/sluice/engine/source"
 )
 
-// Replicating sends every event to every channel; channels listed in
-// selector.optional are best effort.
+// Replicating sends every event to every channel of the source; channels
+// named in selector.optional are best effort.
 type Replicating struct {
 	all, required, optional []channel.Channel
 }
 
-// NewReplicating builds a replicating selector; optional names channels
-// (a subset of channels) whose failures are ignored.
-func NewReplicating(channels []channel.Channel, optional []string) (*Replicating, error) {
-	s := &Replicating{all: channels}
+// NewReplicating builds a replicating selector over channels. optional
+// names the best-effort ones; names that are not among channels are
+// returned as unknown and otherwise ignored (Flume puts a null channel in
+// its optional list for them, which fails, is logged and ignored on every
+// batch).
+func NewReplicating(channels []channel.Channel, optional []string) (s *Replicating, unknown []string) {
+	s = &Replicating{all: channels}
 	opt := map[string]bool{}
 	for _, n := range optional {
 		if find(channels, n) == nil {
-			return nil, fmt.Errorf("selector.optional names channel %s, which is not one of the source's channels (%s)", n, names(channels))
+			unknown = append(unknown, n)
+			continue
 		}
 		opt[n] = true
 	}
@@ -37,7 +43,7 @@ func NewReplicating(channels []channel.Channel, optional []string) (*Replicating
 			s.required = append(s.required, c)
 		}
 	}
-	return s, nil
+	return s, unknown
 }
 
 func (s *Replicating) Select(event.Event) (required, optional []channel.Channel) {
@@ -70,6 +76,13 @@ func names(chs []channel.Channel) string {
 	return strings.Join(out, " ")
 }
 
+// splitJava is Java's value.split("\\s+") on a trimmed value.
+func splitJava(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\n' || r == '\v' || r == '\f' || r == '\r'
+	})
+}
+
 func init() {
 	registry.Register(registry.Entry{
 		Kind:    registry.Selector,
@@ -77,10 +90,11 @@ func init() {
 		Aliases: []string{"org.apache.flume.channel.ReplicatingChannelSelector"},
 		Factory: registry.SelectorFactory(func(env registry.Env, r *config.Reader, chs []channel.Channel) (source.Selector, error) {
 			r.Use("type")
-			s, err := NewReplicating(chs, r.List("optional"))
-			if err != nil {
-				r.Errorf("optional", "%v", err)
-				return nil, r.Err()
+			s, unknown := NewReplicating(chs, splitJava(r.String("optional", "")))
+			for _, n := range unknown {
+				r.Notef(config.Warning, "optional", "selector-unknown-channel",
+					"list only the source's channels ("+names(chs)+")",
+					"selector.optional names channel %s, which is not one of the source's channels; it is ignored (Flume logs an error for it on every batch)", n)
 			}
 			return s, r.Err()
 		}),

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,28 +40,40 @@ func DefaultConfig() Config {
 	return Config{Capacity: 100, TransactionCapacity: 100, KeepAlive: 3 * time.Second, ByteCapacityBufferPercentage: 20}
 }
 
-// ParseConfig reads Flume's memory channel keys.
+// ParseConfig reads Flume's memory channel keys. Like Flume, an
+// unparsable or non-positive number falls back to the default with a
+// warning instead of failing the channel; transactionCapacity > capacity
+// fails it, as Flume's checkState does.
 func ParseConfig(r *config.Reader) (Config, error) {
 	c := DefaultConfig()
-	c.Capacity = r.Int("capacity", c.Capacity)
-	if c.Capacity <= 0 {
-		r.Notef(config.Warning, "capacity", "memory-capacity", "set capacity > 0", "capacity %d is invalid; Flume uses 100", c.Capacity)
-		c.Capacity = 100
-	}
-	c.TransactionCapacity = r.Int("transactionCapacity", c.TransactionCapacity)
-	if c.TransactionCapacity <= 0 {
-		r.Errorf("transactionCapacity", "must be > 0")
-	}
+	c.Capacity = int(lenient(r, "capacity", int64(c.Capacity), 1))
+	c.TransactionCapacity = int(lenient(r, "transactionCapacity", int64(c.TransactionCapacity), 1))
 	if c.TransactionCapacity > c.Capacity {
 		r.Errorf("transactionCapacity", "%d is greater than capacity %d; Flume refuses to configure the channel; make transactionCapacity <= capacity", c.TransactionCapacity, c.Capacity)
 	}
-	c.KeepAlive = r.Seconds("keep-alive", c.KeepAlive)
-	c.ByteCapacityBufferPercentage = r.IntRange("byteCapacityBufferPercentage", c.ByteCapacityBufferPercentage, 0, 100)
-	c.ByteCapacity = r.Int64("byteCapacity", 0)
-	if c.ByteCapacity < 0 {
-		r.Errorf("byteCapacity", "must be >= 0")
+	c.KeepAlive = time.Duration(lenient(r, "keep-alive", int64(c.KeepAlive/time.Second), 0)) * time.Second
+	c.ByteCapacityBufferPercentage = int(lenient(r, "byteCapacityBufferPercentage", int64(c.ByteCapacityBufferPercentage), 0))
+	if c.ByteCapacityBufferPercentage > 100 {
+		r.Errorf("byteCapacityBufferPercentage", "%d is over 100", c.ByteCapacityBufferPercentage)
 	}
+	c.ByteCapacity = lenient(r, "byteCapacity", 0, 0)
 	return c, r.Err()
+}
+
+// lenient reads an integer key the way Flume's MemoryChannel does: a value
+// that does not parse, or is below min, becomes def and earns a warning.
+func lenient(r *config.Reader, key string, def, min int64) int64 {
+	v, ok := r.Raw(key)
+	if !ok {
+		return def
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < min {
+		r.Notef(config.Warning, key, "memory-default", fmt.Sprintf("set %s to an integer >= %d", key, min),
+			"%s = %q is invalid; Flume (and Sluice) use the default %d instead", key, v, def)
+		return def
+	}
+	return n
 }
 
 // Channel is a memory channel.

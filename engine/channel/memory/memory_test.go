@@ -2,12 +2,14 @@ package memory
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/engine/channel"
 	"github.com/sluicehq/sluice/engine/channel/channeltest"
 	"github.com/sluicehq/sluice/engine/clock"
+	"github.com/sluicehq/sluice/engine/config"
 	"github.com/sluicehq/sluice/engine/event"
 )
 
@@ -140,3 +142,30 @@ func benchPutTake(b *testing.B, batch int) {
 
 func BenchmarkPutTake100(b *testing.B)  { benchPutTake(b, 100) }
 func BenchmarkPutTake1000(b *testing.B) { benchPutTake(b, 1000) }
+
+// Like Flume's MemoryChannel, a bad number falls back to the default with
+// a warning, while transactionCapacity > capacity fails the channel.
+func TestParseConfigLikeFlume(t *testing.T) {
+	parse := func(kv map[string]string) (Config, *config.Reader, error) {
+		c := &config.Component{Kind: config.KindChannel, Name: "c1", Props: map[string]config.Property{}}
+		for k, v := range kv {
+			c.Props[k] = config.Property{Key: k, Value: v, Pos: config.Position{File: "a.conf", Line: 3}}
+		}
+		r := config.NewReader("a1", c)
+		cfg, err := ParseConfig(r)
+		return cfg, r, err
+	}
+	cfg, r, err := parse(map[string]string{"capacity": "1000  # big", "transactionCapacity": "-5", "keep-alive": "x"})
+	if err != nil {
+		t.Fatalf("ParseConfig = %v, want defaults with warnings", err)
+	}
+	if cfg.Capacity != 100 || cfg.TransactionCapacity != 100 || cfg.KeepAlive != 3*time.Second {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+	if len(r.Notes()) != 3 || !strings.Contains(r.Notes()[0].Message+r.Notes()[1].Message+r.Notes()[2].Message, `"1000  # big" is invalid`) {
+		t.Fatalf("notes = %v", r.Notes())
+	}
+	if _, _, err := parse(map[string]string{"capacity": "10", "transactionCapacity": "20"}); err == nil || !strings.Contains(err.Error(), "a.conf:3") {
+		t.Fatalf("transactionCapacity > capacity = %v, want an error naming the line", err)
+	}
+}

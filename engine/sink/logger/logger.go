@@ -85,10 +85,11 @@ func init() {
 	registry.Register(registry.Entry{
 		Kind: registry.Sink, Name: "logger",
 		Aliases:  []string{"org.apache.flume.sink.LoggerSink"},
-		BatchKey: "batchSize", BatchDefault: 100,
 		Factory: registry.SinkFactory(func(env registry.Env, r *config.Reader, ch channel.Channel) (sink.Sink, error) {
 			max := r.Int("maxBytesToLog", 16)
-			batch := r.Int("batchSize", 100)
+			// Flume's logger sink has no batch size (one event per take);
+			// Sluice takes batches, never more than the channel allows.
+			batch := min(r.Int("batchSize", 100), ch.TransactionCapacity())
 			if batch <= 0 {
 				r.Errorf("batchSize", "must be > 0")
 			}
