@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/engine/channel/file/filebench"
@@ -24,7 +26,7 @@ func benchChannel(args []string, stdout, stderr io.Writer) int {
 	size := fs.Int("size", 256, "event body bytes")
 	dataDirs := fs.Int("data-dirs", 1, "data directories (all under -dir, so on one disk)")
 	noFsync := fs.Bool("no-fsync", false, "fsyncPerTransaction=false")
-	raw := fs.Duration("raw", 4*time.Second, "how long to measure the raw disk, half before and half after each run")
+	raw := fs.Duration("raw", 5*time.Second, "how long to measure the raw disk in each run, in slices interleaved with the channel's")
 	runs := fs.Int("runs", 1, "runs; the median is reported")
 	reopen := fs.Int("reopen", 0, "instead of throughput: queue this many events and time reopening the channel")
 	if err := fs.Parse(args); err != nil {
@@ -62,7 +64,7 @@ func benchChannel(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "sluice bench channel:", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "run %d: %v\n", i+1, r)
+		fmt.Fprintf(stdout, "run %d: %v%s\n", i+1, r, loadNote())
 		results = append(results, r)
 	}
 	if len(results) > 1 {
@@ -79,4 +81,18 @@ func benchChannel(args []string, stdout, stderr io.Writer) int {
 			med(func(r filebench.Result) float64 { return r.RawMBPerSec }), 100*med(func(r filebench.Result) float64 { return r.Ratio }))
 	}
 	return 0
+}
+
+// loadNote reports the machine's load, since on a shared machine it is
+// what makes one run differ from the next.
+func loadNote() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" [load average %s on %d CPUs]", f[0], runtime.NumCPU())
 }
