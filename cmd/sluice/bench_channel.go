@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,6 +31,9 @@ func benchChannel(args []string, stdout, stderr io.Writer) int {
 	runs := fs.Int("runs", 1, "runs; the median is reported")
 	reopen := fs.Int("reopen", 0, "instead of throughput: queue this many events and time reopening the channel")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if *batch <= 0 || *size < 0 || *events <= 0 || *runs <= 0 {
