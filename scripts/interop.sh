@@ -37,7 +37,7 @@ echo "interop: Apache Flume ${version:-unknown} at $FLUME_HOME; $(java -version 
 
 case "$mode" in
 test)
-  go test -count=1 -timeout 15m -run 'TestInteropWithFlume' -v ./engine/sink/avro/
+  go test -count=1 -timeout 15m -run 'TestInteropWithFlume' -v ./engine/sink/avro/ ./engine/source/taildir/
   ;;
 bench)
   runs=${RUNS:-5} events=${EVENTS:-1000000}

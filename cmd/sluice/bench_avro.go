@@ -93,7 +93,7 @@ func benchReader(kind config.Kind, props map[string]string) *config.Reader {
 	return config.NewReader("bench", c)
 }
 
-func benchChannel(name string, capacity, txCap int, log *slog.Logger) *memory.Channel {
+func avroBenchChannel(name string, capacity, txCap int, log *slog.Logger) *memory.Channel {
 	cfg := memory.DefaultConfig()
 	cfg.Capacity, cfg.TransactionCapacity, cfg.KeepAlive = capacity, txCap, time.Second
 	ch := memory.New(name, cfg, nil, nil, log)
@@ -115,7 +115,7 @@ func avroBenchRun(o avroBenchOpts, log *slog.Logger) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("-listen: %w", err)
 	}
-	dst := benchChannel("dst", 100*o.batch, o.batch, log)
+	dst := avroBenchChannel("dst", 100*o.batch, o.batch, log)
 	defer dst.Stop()
 	scfg, err := avrosrc.ParseConfig(benchReader(config.KindSource, map[string]string{"bind": host, "port": port, "compression-type": comp}))
 	if err != nil {
@@ -134,7 +134,7 @@ func avroBenchRun(o avroBenchOpts, log *slog.Logger) (float64, error) {
 		target = o.via
 	}
 	thost, tport, _ := net.SplitHostPort(target)
-	in := benchChannel("src", 20*o.batch, o.batch, log)
+	in := avroBenchChannel("src", 20*o.batch, o.batch, log)
 	defer in.Stop()
 	kcfg, err := avrosink.ParseConfig(benchReader(config.KindSink, map[string]string{"hostname": thost, "port": tport,
 		"batch-size": strconv.Itoa(o.batch), "compression-type": comp}))

@@ -285,9 +285,11 @@ func Build(cfg *config.Agent, env registry.Env, prev *Graph) *Graph {
 	for _, c := range g.Channels {
 		if !used[c.Name] {
 			cc := cfg.Component(config.KindChannel, c.Name)
-			g.add(config.Error, cc.Pos, cc.FullKey(cfg.Name, "type"), "unused-channel",
+			f := config.NewFinding(config.Error, cc.Pos, cc.FullKey(cfg.Name, "type"), "unused-channel",
 				fmt.Sprintf("channel %s has no source or sink connected; Flume removes it", c.Name),
 				"connect a source and a sink to it, or delete it")
+			f.Component = cc.String()
+			g.Findings = append(g.Findings, f)
 			continue
 		}
 		kept = append(kept, c)

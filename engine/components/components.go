@@ -3,6 +3,7 @@
 package components
 
 import (
+	_ "github.com/sluicehq/sluice/engine/channel/file"
 	_ "github.com/sluicehq/sluice/engine/channel/kafka"
 	_ "github.com/sluicehq/sluice/engine/channel/memory"
 	_ "github.com/sluicehq/sluice/engine/interceptor"

@@ -559,7 +559,9 @@ func (f *memFile) Sync() error {
 	if from > len(n.data) {
 		from = len(n.data)
 	}
-	n.durable = append(n.durable[:from:from], n.data[from:]...)
+	// durable never shares its array with data (Crash copies), so it can
+	// grow in place: a sync costs what changed, not the whole file.
+	n.durable = append(n.durable[:from], n.data[from:]...)
 	n.dirtyFrom = -1
 	return nil
 }
