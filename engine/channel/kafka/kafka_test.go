@@ -67,7 +67,11 @@ func TestContract(t *testing.T) {
 			c := clusters[ch]
 			mu.Unlock()
 			k := ch.(*Channel)
-			return newChannel(t, c.Addrs, "capacity", strconv.Itoa(k.cfg.Capacity), "transactionCapacity", strconv.Itoa(k.cfg.TransactionCapacity))
+			re := newChannel(t, c.Addrs, "capacity", strconv.Itoa(k.cfg.Capacity), "transactionCapacity", strconv.Itoa(k.cfg.TransactionCapacity))
+			mu.Lock()
+			clusters[re] = c // a reopened channel can be reopened again
+			mu.Unlock()
+			return re
 		},
 	})
 }
