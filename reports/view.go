@@ -7,6 +7,7 @@ package reports
 
 import (
 	"fmt"
+	htmltemplate "html/template"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,6 +46,14 @@ type view struct {
 	SeriesNote   string
 	Params       [][2]string
 	Phases       string
+	Charts       []Chart
+	ChartsHTML   []chartHTML
+	TimelineNote string
+}
+
+type chartHTML struct {
+	ID, Title, Note string
+	SVG             htmltemplate.HTML
 }
 
 type expectation struct {
@@ -115,22 +124,37 @@ func TimelineLines(r *record.Run) []string {
 	return out
 }
 
-func newView(r *record.Run) *view {
+func verdict(r *record.Run) string {
 	c := r.Checker
-	v := &view{R: r, Valid: c.Valid}
-	v.Title = fmt.Sprintf("%s — recovery report", r.Scenario)
 	if c.Valid {
-		v.Verdict = "VALID: nothing acknowledged was lost, nothing unexpected was read"
-	} else {
-		var why []string
-		if c.Lost > 0 {
-			why = append(why, fmt.Sprintf("%s acknowledged events lost", count(c.Lost)))
-		}
-		if c.Unexpected > 0 {
-			why = append(why, fmt.Sprintf("%s unexpected events read", count(c.Unexpected)))
-		}
-		v.Verdict = "INVALID: " + strings.Join(why, ", ")
+		return "VALID: nothing acknowledged was lost, nothing unexpected was read"
 	}
+	var why []string
+	if c.Lost > 0 {
+		why = append(why, fmt.Sprintf("%s acknowledged events lost", count(c.Lost)))
+	}
+	if c.Unexpected > 0 {
+		why = append(why, fmt.Sprintf("%s unexpected events read", count(c.Unexpected)))
+	}
+	if len(why) == 0 {
+		why = append(why, "the checker found the run invalid")
+	}
+	return "INVALID: " + strings.Join(why, ", ")
+}
+
+// maxTimelineLines caps the text timeline on the page (a swarm simulation
+// can log thousands of events); the first and last lines are kept and the
+// record holds them all.
+const maxTimelineLines = 3000
+
+func newView(r *record.Run, charts []Chart) *view {
+	c := r.Checker
+	v := &view{R: r, Valid: c.Valid, Charts: charts}
+	for _, ch := range charts {
+		v.ChartsHTML = append(v.ChartsHTML, chartHTML{ID: ch.ID, Title: ch.Title, Note: ch.Note, SVG: htmltemplate.HTML(ch.SVG)})
+	}
+	v.Title = fmt.Sprintf("%s — recovery report", r.Scenario)
+	v.Verdict = verdict(r)
 	v.Start = r.Start.UTC().Format("2006-01-02 15:04:05.000 UTC")
 	v.Duration = fmt.Sprintf("%.1fs", float64(r.DurationMs)/1000)
 	dup := fmt.Sprintf("%s extra copies of %s events", count(c.Duplicated), count(c.DuplicatedEvents))
@@ -204,6 +228,12 @@ func newView(r *record.Run) *view {
 	}
 	v.Unexpected = c.UnexpectedSamples
 	v.Timeline = TimelineLines(r)
+	if n := len(v.Timeline); n > maxTimelineLines {
+		head, tail := maxTimelineLines*2/3, maxTimelineLines/3
+		cut := fmt.Sprintf("           … %s lines left out (the run record holds them all) …", count(int64(n-head-tail)))
+		v.Timeline = append(append(v.Timeline[:head:head], cut), v.Timeline[n-tail:]...)
+		v.TimelineNote = fmt.Sprintf("The first %d and the last %d of %s lines.", head, tail, count(int64(n)))
+	}
 
 	for _, n := range r.Topology.Nodes {
 		var gs []string
