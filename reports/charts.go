@@ -125,13 +125,17 @@ func newChartSet(r *record.Run) *chartSet {
 		} else {
 			w.to, w.open = cs.endS, true
 		}
-		c := faultBase[i%len(faultBase)]
-		// Nudge the colour until its SVG style is unique.
-		for k := 0; k < 4096; k++ {
+		// Shift the colour by steps too small to see until its SVG style
+		// is unique (steps of 2: vgsvg's rounding may merge neighbours).
+		base := faultBase[i%len(faultBase)]
+		c := base
+		for k := 0; k < 1024; k++ {
+			c = base
+			c.R -= byte(2 * (k % 32))
+			c.G -= byte(2 * (k / 32))
 			if !used[fillStyle(c)] {
 				break
 			}
-			c.R, c.G = c.R^byte(k&0x0f+1), c.G^byte(k>>4&0x0f)
 		}
 		used[fillStyle(c)] = true
 		w.fill = c
@@ -240,6 +244,7 @@ func (cs *chartSet) timePlot(title, ylabel string) *plot.Plot {
 	_ = title // the page's heading names the chart
 	p.X.Label.Text = "time since start (s)"
 	p.X.Tick.Marker = niceTicks{}
+	p.Y.Tick.Marker = niceTicks{n: 5}
 	p.Y.Label.Text = ylabel
 	p.X.Min, p.X.Max = 0, cs.endS
 	p.Legend.Top = true
@@ -378,15 +383,19 @@ func rect(x0, y0, x1, y1 vg.Length) vg.Path {
 	return p
 }
 
-// niceTicks marks a time axis every 1, 2 or 5 × 10^k seconds, about ten
-// labelled ticks, with unlabelled ticks in between.
-type niceTicks struct{}
+// niceTicks marks a linear axis every 1, 2 or 5 × 10^k, about n labelled
+// ticks (10 when n is 0), with unlabelled ticks in between.
+type niceTicks struct{ n int }
 
-func (niceTicks) Ticks(lo, hi float64) []plot.Tick {
+func (t niceTicks) Ticks(lo, hi float64) []plot.Tick {
 	if hi <= lo {
 		return nil
 	}
-	raw := (hi - lo) / 10
+	n := t.n
+	if n <= 0 {
+		n = 10
+	}
+	raw := (hi - lo) / float64(n)
 	mag := math.Pow(10, math.Floor(math.Log10(raw)))
 	st := mag
 	for _, m := range []float64{1, 2, 5, 10} {

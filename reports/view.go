@@ -39,6 +39,7 @@ type view struct {
 	Timeline     []string
 	Nodes        [][]string
 	Hops         [][]string
+	HopsNote     string
 	Stores       [][]string
 	Faults       [][]string
 	SeriesHead   []string
@@ -235,6 +236,7 @@ func newView(r *record.Run, charts []Chart) *view {
 		v.TimelineNote = fmt.Sprintf("The first %d and the last %d of %s lines.", head, tail, count(int64(n)))
 	}
 
+	var rows [][]string
 	for _, n := range r.Topology.Nodes {
 		var gs []string
 		for _, g := range n.Groups {
@@ -252,9 +254,14 @@ func newView(r *record.Run, charts []Chart) *view {
 		if n.Count > 1 {
 			name = fmt.Sprintf("%s ×%d", n.Name, n.Count)
 		}
-		v.Nodes = append(v.Nodes, []string{name, string(n.Role), n.Runtime, strings.Join(gs, "; ")})
+		rows = append(rows, []string{name, string(n.Role), n.Runtime, strings.Join(gs, "; ")})
 	}
-	for _, h := range r.Topology.Hops {
+	v.Nodes = mergeNodes(rows)
+	for i, h := range r.Topology.Hops {
+		if i == maxHopRows {
+			v.HopsNote = fmt.Sprintf("The first %d of %s hops.", maxHopRows, count(int64(len(r.Topology.Hops))))
+			break
+		}
 		v.Hops = append(v.Hops, []string{h.From, h.Sink, h.To, h.Via})
 	}
 	for _, s := range r.Topology.Stores {
@@ -274,6 +281,30 @@ func newView(r *record.Run, charts []Chart) *view {
 	v.Phases = fmt.Sprintf("load until %s, all faults healed at %s, drain until %s (%s)", secs(ph.LoadEndMs), secs(ph.HealMs), secs(ph.DrainEndMs), map[bool]string{true: "every channel empty", false: "gave up before every channel was empty"}[ph.Drained])
 	v.series(r)
 	return v
+}
+
+// maxHopRows caps the hops table (a fleet has thousands).
+const maxHopRows = 200
+
+// mergeNodes folds runs of alike nodes (same role, runtime and sink
+// groups: a fleet of agents) into one row "first … last (N nodes)".
+func mergeNodes(rows [][]string) [][]string {
+	var out [][]string
+	for i := 0; i < len(rows); {
+		j := i + 1
+		for j < len(rows) && rows[j][1] == rows[i][1] && rows[j][2] == rows[i][2] && rows[j][3] == rows[i][3] {
+			j++
+		}
+		if j-i >= 4 {
+			row := append([]string(nil), rows[i]...)
+			row[0] = fmt.Sprintf("%s … %s (%d nodes)", rows[i][0], rows[j-1][0], j-i)
+			out = append(out, row)
+		} else {
+			out = append(out, rows[i:j]...)
+		}
+		i = j
+	}
+	return out
 }
 
 func failback(f record.FailoverRow) string {

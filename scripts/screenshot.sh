@@ -3,14 +3,14 @@
 # (issue 10): proves the page opens offline in a real browser and gives a
 # picture of it.
 #
-#   scripts/screenshot.sh RUN [OUT.png] [HEIGHT]
+#   scripts/screenshot.sh [--no-render] RUN [OUT.png] [HEIGHT]
 #
 # RUN is a run directory (run.json, or a simulation's record.json) or a record
 # file. The report is rendered again with `sluice report` (SLUICE=path to use
 # a built binary, else `go run ./cmd/sluice`), then report.html is loaded with
 # chromium --headless at 1280 px wide and HEIGHT px tall (default 3200: the
 # verdict, the failover table and the charts) and saved as OUT.png (default
-# RUN/report.png). Network access is turned off for the browser, so a page
+# RUN/report.png); --no-render takes RUN/report.html as it is. Network access is turned off for the browser, so a page
 # that needed anything from outside would show it.
 #
 # Exit status: 0 screenshot written, 3 no Chromium on this machine (Debian:
@@ -18,8 +18,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+render=1
+if [ "${1:-}" = "--no-render" ]; then
+	render=0
+	shift
+fi
 if [ $# -lt 1 ]; then
-	echo "usage: scripts/screenshot.sh RUN [OUT.png] [HEIGHT]" >&2
+	echo "usage: scripts/screenshot.sh [--no-render] RUN [OUT.png] [HEIGHT]" >&2
 	exit 1
 fi
 run=$1
@@ -40,10 +45,12 @@ if [ -z "$browser" ]; then
 	exit 3
 fi
 
-if [ -n "${SLUICE:-}" ]; then
-	"$SLUICE" report "$run" >/dev/null
-else
-	go run ./cmd/sluice report "$run" >/dev/null
+if [ $render = 1 ]; then
+	if [ -n "${SLUICE:-}" ]; then
+		"$SLUICE" report "$run" >/dev/null
+	else
+		go run ./cmd/sluice report "$run" >/dev/null
+	fi
 fi
 page=$(cd "$dir" && pwd)/report.html
 [ -s "$page" ] || { echo "screenshot: $page not written" >&2; exit 1; }
