@@ -250,6 +250,7 @@ func (cs *chartSet) timePlot(title, ylabel string) *plot.Plot {
 	p.Legend.Top = true
 	p.Legend.Left = false
 	p.Legend.TextStyle.Font.Size = 10
+	p.Legend.Padding = vg.Points(1.5)
 	p.Add(plotter.NewGrid())
 	p.Add(&windows{cs: cs})
 	return p
@@ -646,6 +647,7 @@ func distPlot(runs []distRun) (*plot.Plot, bool, error) {
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.TextStyle.Font.Size = 10
+	p.Legend.Padding = vg.Points(1.5)
 	p.Add(plotter.NewGrid())
 	lo, hi, xmax := math.Inf(1), 0.0, 10.0
 	any := false

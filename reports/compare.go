@@ -18,13 +18,16 @@ import (
 // time chart of both runs on the same axes, and both latency
 // distributions on one chart.
 type Comparison struct {
-	A, B   *record.Run
-	NameA  string
-	NameB  string
-	Rows   [][3]string // metric, A, B
-	FailA  [][]string
-	FailB  [][]string
-	Head   []string
+	A, B  *record.Run
+	NameA string
+	NameB string
+	Rows  [][3]string // metric, A, B
+	FailA [][]string
+	FailB [][]string
+	Head  []string
+	// Fail interleaves both failover tables, fault by fault, with a
+	// leading "run" cell.
+	Fail   [][]string
 	Pairs  []chartPair
 	Dist   *Chart
 	DistMD string
@@ -98,7 +101,7 @@ func Compare(a, b *record.Run, nameA, nameB string) (*Comparison, error) {
 	for _, x := range []struct {
 		name string
 		r    *record.Run
-	}{{nameA, a}, {nameB, b}} {
+	}{{"A: " + nameA, a}, {"B: " + nameB, b}} {
 		d, err := Distribution(x.r.Checker.Latency)
 		if err != nil {
 			return nil, err
@@ -138,7 +141,15 @@ func Compare(a, b *record.Run, nameA, nameB string) (*Comparison, error) {
 			row("param "+k, a.Params[k], b.Params[k])
 		}
 	}
-	c.Head, c.FailA, c.FailB = va.FailoverHead, va.Failover, vb.Failover
+	c.Head, c.FailA, c.FailB = append([]string{"run"}, va.FailoverHead...), va.Failover, vb.Failover
+	for i := range max(len(c.FailA), len(c.FailB)) {
+		if i < len(c.FailA) {
+			c.Fail = append(c.Fail, append([]string{"A"}, c.FailA[i]...))
+		}
+		if i < len(c.FailB) {
+			c.Fail = append(c.Fail, append([]string{"B"}, c.FailB[i]...))
+		}
+	}
 	return c, nil
 }
 
@@ -243,6 +254,7 @@ table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}th{background:#f3f3f3}
 td.diff{background:#fff6d6}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:1em}
+figure{margin:1.2em 0}
 svg.chart{display:block;height:auto}
 .note{color:#555;font-size:.88em}
 @media print{body{margin:0;max-width:none;font-size:9pt}.pair,table,figure{break-inside:avoid}}
@@ -258,10 +270,8 @@ svg.chart{display:block;height:auto}
 </section>
 <section id="failover">
 <h2>Failover</h2>
-<div class="pair">
-<div><h3>A</h3>{{if .FailA}}<table><tr>{{range .Head}}<th>{{.}}</th>{{end}}</tr>{{range .FailA}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>{{else}}<p>No faults.</p>{{end}}</div>
-<div><h3>B</h3>{{if .FailB}}<table><tr>{{range .Head}}<th>{{.}}</th>{{end}}</tr>{{range .FailB}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>{{else}}<p>No faults.</p>{{end}}</div>
-</div>
+{{if .Fail}}<table><tr>{{range .Head}}<th>{{.}}</th>{{end}}</tr>{{range .Fail}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>
+<p class="note">Fault by fault, A then B; in parentheses the delay after the injection (after the heal for <em>failed back</em>).</p>{{else}}<p>Neither run injected a fault.</p>{{end}}
 </section>
 <section id="charts">
 <h2>Charts</h2>
@@ -293,26 +303,16 @@ var compareMD = template.Must(template.New("comparemd").Funcs(funcs).Parse(`# Co
 {{- end}}
 
 ## Failover
+{{if .Fail}}
+{{row .Head}}
+{{rule .Head}}
+{{- range .Fail}}
+{{row .}}
+{{- end}}
 
-### A
-{{if .FailA}}
-{{row .Head}}
-{{rule .Head}}
-{{- range .FailA}}
-{{row .}}
-{{- end}}
+Fault by fault, A then B; in parentheses the delay after the injection (after the heal for *failed back*).
 {{else}}
-No faults.
-{{end}}
-### B
-{{if .FailB}}
-{{row .Head}}
-{{rule .Head}}
-{{- range .FailB}}
-{{row .}}
-{{- end}}
-{{else}}
-No faults.
+Neither run injected a fault.
 {{end}}
 ## Charts
 {{with .Dist}}
