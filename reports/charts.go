@@ -438,7 +438,11 @@ func (cs *chartSet) throughput() (*Chart, error) {
 			return nil, err
 		}
 	}
-	cs.fixY(p, ChartThroughput)
+	entries := 2
+	if anyNonZero(s.Duplicates) {
+		entries++
+	}
+	cs.fixY(p, ChartThroughput, entries)
 	return cs.chart(p, ChartThroughput, "Events written vs delivered per second",
 		"Delivered dropping below written means events wait in channels (or are stuck); delivered above written afterwards is the backlog draining.")
 }
@@ -452,12 +456,14 @@ func anyNonZero(v []int64) bool {
 	return false
 }
 
-func (cs *chartSet) fixY(p *plot.Plot, id string) {
+func (cs *chartSet) fixY(p *plot.Plot, id string, entries int) {
 	p.Y.Min = 0
 	cs.seen[id] = p.Y.Max
 	if m, ok := cs.yMax[id]; ok && m > p.Y.Max {
 		p.Y.Max = m
 	}
+	// Headroom so the lines stay clear of the legend at the top.
+	p.Y.Max *= 1 + 0.08*float64(max(entries, 1))
 }
 
 func (cs *chartSet) chart(p *plot.Plot, id, title, note string) (*Chart, error) {
@@ -528,7 +534,7 @@ func (cs *chartSet) backlog() (*Chart, error) {
 			return nil, err
 		}
 	}
-	cs.fixY(p, ChartBacklog)
+	cs.fixY(p, ChartBacklog, len(tiers))
 	return cs.chart(p, ChartBacklog, "Backlog per tier",
 		"Events waiting in each tier's channels (summed over the tier's nodes, peak per point). A rising line during a fault is back-pressure at work; it must come back to zero after the heal.")
 }
@@ -545,7 +551,7 @@ func (cs *chartSet) gauges() (*Chart, error) {
 			return nil, err
 		}
 	}
-	cs.fixY(p, ChartGauges)
+	cs.fixY(p, ChartGauges, len(gs))
 	return cs.chart(p, ChartGauges, "Other gauges", "Further per-interval gauges the run recorded (peak per point).")
 }
 
@@ -858,7 +864,7 @@ func (cs *chartSet) activeCounts() (*Chart, error) {
 			return nil, err
 		}
 	}
-	cs.fixY(p, ChartActiveCounts)
+	cs.fixY(p, ChartActiveCounts, len(active))
 	return cs.chart(p, ChartActiveCounts, "Nodes per active sink",
 		"For a tier of many nodes: how many had each sink of their group active, per interval — traffic leaving a sink during a fault and returning after the heal.")
 }

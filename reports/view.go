@@ -50,6 +50,9 @@ type view struct {
 	Charts       []Chart
 	ChartsHTML   []chartHTML
 	TimelineNote string
+	// FailoverFirst puts a short failover table above the charts; a long
+	// one (a swarm of faults) goes below them.
+	FailoverFirst bool
 }
 
 type chartHTML struct {
@@ -143,6 +146,9 @@ func verdict(r *record.Run) string {
 	return "INVALID: " + strings.Join(why, ", ")
 }
 
+// maxFailoverFirst is the longest failover table shown above the charts.
+const maxFailoverFirst = 8
+
 // maxTimelineLines caps the text timeline on the page (a swarm simulation
 // can log thousands of events); the first and last lines are kept and the
 // record holds them all.
@@ -155,6 +161,7 @@ func newView(r *record.Run, charts []Chart) *view {
 		v.ChartsHTML = append(v.ChartsHTML, chartHTML{ID: ch.ID, Title: ch.Title, Note: ch.Note, SVG: htmltemplate.HTML(ch.SVG)})
 	}
 	v.Title = fmt.Sprintf("%s — recovery report", r.Scenario)
+	v.FailoverFirst = len(r.Failover) <= maxFailoverFirst
 	v.Verdict = verdict(r)
 	v.Start = r.Start.UTC().Format("2006-01-02 15:04:05.000 UTC")
 	v.Duration = fmt.Sprintf("%.1fs", float64(r.DurationMs)/1000)
