@@ -36,6 +36,7 @@ type Analysis struct {
 
 type arrival struct {
 	at    int64 // ms offset
+	write int64 // ms offset at which the workload wrote the event
 	store uint16
 }
 
@@ -76,7 +77,7 @@ func (c *Checker) Failover(a Analysis) (rows []record.FailoverRow, notes []strin
 				continue
 			}
 			if e.copies > 0 {
-				byNode[w.node] = append(byNode[w.node], arrival{at: ms(e.first), store: e.store - 1})
+				byNode[w.node] = append(byNode[w.node], arrival{at: ms(e.first), write: ms(e.write), store: e.store - 1})
 				if e.copies > 1 {
 					dups = append(dups, dupEv{node: w.node, second: ms(e.second), extra: int64(e.copies - 1)})
 				}
@@ -226,7 +227,12 @@ func (c *Checker) Failover(a Analysis) (rows []record.FailoverRow, notes []strin
 					b := int64(-1)
 					k := sort.Search(len(arr), func(i int) bool { return arr[i].at >= *f.HealedMs })
 					for j := k; j < len(arr) && arr[j].at < end; j++ {
-						if target[int(arr[j].store)] {
+						// An event written before the fault that reaches the
+						// target after the heal may have waited out the fault
+						// in the target's own channel (a restarted collector
+						// drains what it held): that is recovery, not the
+						// node sending to the target again.
+						if target[int(arr[j].store)] && arr[j].write >= f.InjectedMs {
 							b = arr[j].at
 							break
 						}
