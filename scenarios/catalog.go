@@ -223,6 +223,39 @@ func init() {
 		},
 		Expect: lossExpected,
 	})
+	// Issue 8, scenario 1: the seed collector tier's store failover.
+	Register(&Scenario{
+		Name:        "hdfs-kafka-failover",
+		Description: "the seed collector tier, failover group hdfsSink(100, HDFS on file://) -> kafkaSink(80, a kfake cluster): the HDFS disk fills under load, every batch lands in Kafka, the disk is freed and traffic fails back to HDFS; both stores together hold every event.",
+		Agents:      2, AgentChannel: "file", Source: "http", StoreTier: StoreTierHDFSKafka,
+		Short: Variant{Load: 20 * time.Second, Drain: 40 * time.Second, Rate: 200, MaxPenalty: 2000},
+		Long:  Variant{Load: 3 * time.Minute, Drain: 2 * time.Minute, Rate: 500, MaxPenalty: 8000},
+		Nemesis: func(p *Plan) {
+			p.Disk = func(n *Node) faults.Fault {
+				if n.Role != record.RoleAgent {
+					return nil
+				}
+				return disk.NewFull(hdfsMount(n.Dir), 16<<20)
+			}
+			// One store at a time: the failover table bounds a fault's
+			// failover and failback by the next injection.
+			period := p.Load / time.Duration(p.Agents)
+			for i := 1; i <= p.Agents; i++ {
+				a := fmt.Sprintf("agent%d", i)
+				p.Add(Step{Name: "hdfs-disk-full-" + a, Target: a, Store: hdfsStoreName(a), At: time.Duration(i-1)*period + period/8, For: period / 3,
+					Fault: func(n *Node) faults.Fault { return n.disk }})
+			}
+		},
+		Expect: func(r *record.Run) []record.Expectation {
+			var x []record.Expectation
+			for i := 1; i <= 2; i++ {
+				h := hdfsStoreName(fmt.Sprintf("agent%d", i))
+				x = append(x, FailedOverTo(r, h, kafkaStoreName)...)
+				x = append(x, FailedBack(r, h)...)
+			}
+			return x
+		},
+	})
 	Register(&Scenario{
 		Name:        "disk-full",
 		Description: "the agents' file channels fill their disk (a size-limited tmpfs) under load: the source backs off, nothing is lost, the backlog drains once there is room again.",

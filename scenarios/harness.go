@@ -99,6 +99,8 @@ type harness struct {
 	obs        *observer
 
 	closers []func() // run after the run (an in-process Kafka broker)
+	// kafkaAddrs is the storage tier's in-process Kafka cluster.
+	kafkaAddrs []string
 
 	mu        sync.Mutex
 	anomalies []string
@@ -314,6 +316,21 @@ func (h *harness) buildGenerated() error {
 		}
 		if len(h.collectors) > 0 {
 			n.groups = []record.SinkGroup{g}
+		} else if sc.StoreTier == StoreTierHDFSKafka {
+			if h.kafkaAddrs == nil {
+				c, err := startKafka()
+				if err != nil {
+					return err
+				}
+				h.closers = append(h.closers, c.Close)
+				h.kafkaAddrs = c.ListenAddrs()
+				h.stores = append(h.stores, newKafkaStore(h.kafkaAddrs))
+			}
+			ac.Group, ac.Kafka = StoreTierHDFSKafka, h.kafkaAddrs
+			n.groups = []record.SinkGroup{{Name: "g1", Processor: "failover", Sinks: []record.GroupSink{
+				{Name: "hdfsSink", Priority: 100, Target: hdfsStoreName(n.Name)},
+				{Name: "kafkaSink", Priority: 80, Target: kafkaStoreName}}}}
+			h.stores = append(h.stores, newHDFSStore(n.Name, n.Dir))
 		} else {
 			ac.Group = "store"
 			storeDir := filepath.Join(n.Dir, "store")
@@ -561,7 +578,11 @@ func (h *harness) step(ctx context.Context, loadStart time.Time, loadOver <-chan
 	cancel()
 	injected := time.Now()
 	h.mu.Lock()
-	rec := record.Fault{ID: len(h.faults) + 1, Name: name, Kind: string(f.Kind()), Action: f.Action(), Target: n.Name,
+	target := n.Name
+	if st.Store != "" {
+		target = st.Store
+	}
+	rec := record.Fault{ID: len(h.faults) + 1, Name: name, Kind: string(f.Kind()), Action: f.Action(), Target: target,
 		Params: f.Params(), InjectedMs: h.at(injected)}
 	if err != nil {
 		rec.Error = err.Error()
