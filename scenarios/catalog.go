@@ -256,6 +256,23 @@ func init() {
 			return x
 		},
 	})
+	// Issue 8, scenario 2: Kafka broker outage and leader moves under
+	// load, with the Kafka channel and the Kafka sink.
+	Register(&Scenario{
+		Name:        "kafka-broker-outage",
+		Description: "agents with a Kafka channel and a Kafka sink on a three-broker kfake cluster: one broker goes away under load (its partitions and groups move) and comes back, then every partition leader moves; nothing is lost, duplicates are counted.",
+		Agents:      2, AgentChannel: "kafka", Source: "http", StoreTier: StoreTierKafka,
+		Short: Variant{Load: 16 * time.Second, Drain: 40 * time.Second, Rate: 200},
+		Long:  Variant{Load: 3 * time.Minute, Drain: 2 * time.Minute, Rate: 500},
+		Nemesis: func(p *Plan) {
+			p.Add(Step{Name: "broker-outage", Target: "agent1", Store: kafkaStoreName, At: p.Load / 5, For: p.Load / 4,
+				Fault: func(n *Node) faults.Fault { return &brokerOutage{c: n.h.kafka, node: 1} }})
+			p.Add(Step{Name: "leader-moves", Target: "agent1", Store: kafkaStoreName, At: 3 * p.Load / 5, For: p.Load / 10,
+				Fault: func(n *Node) faults.Fault {
+					return &leaderMoves{c: n.h.kafka, topics: []string{storeTopic, channelTopic("agent1"), channelTopic("agent2")}}
+				}})
+		},
+	})
 	Register(&Scenario{
 		Name:        "disk-full",
 		Description: "the agents' file channels fill their disk (a size-limited tmpfs) under load: the source backs off, nothing is lost, the backlog drains once there is room again.",

@@ -92,6 +92,9 @@ func (a agentConf) text() string {
 	if a.Group == StoreTierHDFSKafka {
 		sinks = []string{"hdfsSink", "kafkaSink"}
 	}
+	if a.Group == StoreTierKafka {
+		sinks = []string{"kafkaSink"}
+	}
 	p.set("sinks", strings.Join(sinks, " "))
 	if a.Group == "failover" || a.Group == "load_balance" || a.Group == StoreTierHDFSKafka {
 		p.set("sinkgroups", "g1")
@@ -114,7 +117,17 @@ func (a agentConf) text() string {
 	}
 	p.set("sources.r1.channels", "c1")
 	p.blank()
-	channelProps(p, "c1", a.Channel, filepath.Join(a.Dir, "channel"))
+	if a.Channel == "kafka" {
+		k := "channels.c1."
+		p.set(k+"type", "org.apache.flume.channel.kafka.KafkaChannel")
+		p.set(k+"kafka.bootstrap.servers", strings.Join(a.Kafka, ","))
+		p.set(k+"kafka.topic", channelTopic(a.Name))
+		p.set(k+"kafka.consumer.group.id", a.Name)
+		p.set(k+"kafka.producer.acks", "all")
+		p.set(k+"transactionCapacity", 10000)
+	} else {
+		channelProps(p, "c1", a.Channel, filepath.Join(a.Dir, "channel"))
+	}
 	p.blank()
 	if a.Group == "store" {
 		p.set("sinks.store.type", "file_roll")
@@ -126,6 +139,10 @@ func (a agentConf) text() string {
 	}
 	if a.Group == StoreTierHDFSKafka {
 		a.storeTier(p)
+		return p.b.String()
+	}
+	if a.Group == StoreTierKafka {
+		a.kafkaSink(p)
 		return p.b.String()
 	}
 	if a.Group == "failover" || a.Group == "load_balance" {
@@ -200,7 +217,12 @@ func (a agentConf) storeTier(p *props) {
 	p.set(k+"hdfs.useLocalTimeStamp", "true")
 	p.set(k+"hdfs.callTimeout", a.RequestTimeout)
 	p.blank()
-	k = "sinks.kafkaSink."
+	a.kafkaSink(p)
+}
+
+// kafkaSink writes the sink kafkaSink, to the store topic.
+func (a agentConf) kafkaSink(p *props) {
+	k := "sinks.kafkaSink."
 	p.set(k+"type", "org.apache.flume.sink.kafka.KafkaSink")
 	p.set(k+"channel", "c1")
 	p.set(k+"kafka.bootstrap.servers", strings.Join(a.Kafka, ","))

@@ -1,12 +1,17 @@
 package scenarios
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/sluicehq/sluice/faults"
 	"github.com/sluicehq/sluice/scenarios/store"
 )
 
@@ -34,10 +39,17 @@ const kafkaStoreName = "kafka"
 func hdfsMount(nodeDir string) string { return filepath.Join(nodeDir, "hdfs") }
 func hdfsDir(nodeDir string) string   { return filepath.Join(hdfsMount(nodeDir), "data") }
 
-// startKafka starts the harness's kfake cluster (three brokers, the store
-// topic with three partitions).
-func startKafka() (*kfake.Cluster, error) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, storeTopic), kfake.AllowAutoTopicCreation())
+// StoreTierKafka is Scenario.StoreTier for a Kafka channel (one topic and
+// consumer group per agent) drained by a Kafka sink into the store topic.
+const StoreTierKafka = "kafka"
+
+// channelTopic is an agent's Kafka channel topic.
+func channelTopic(agent string) string { return "channel-" + agent }
+
+// startKafka starts the harness's kfake cluster: three brokers, every
+// topic with three partitions (producers do not create topics).
+func startKafka(topics ...string) (*kfake.Cluster, error) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, topics...), kfake.AllowAutoTopicCreation())
 	if err != nil {
 		return nil, fmt.Errorf("start kfake: %w", err)
 	}
@@ -53,3 +65,70 @@ func newKafkaStore(addrs []string) Store {
 	return &tailerStore{t: &store.KafkaTail{Topic: store.KafkaTopic{Label: kafkaStoreName, Brokers: addrs, Topic: storeTopic}},
 		kind: "kafka", node: kafkaStoreName, loc: fmt.Sprintf("%s/%s", strings.Join(addrs, ","), storeTopic)}
 }
+
+// brokerOutage takes one broker of the harness's cluster away (its
+// listener closes, its partitions and groups move to the others) and
+// brings it back on the same port; leaderMoves moves every partition's
+// leader to the next broker. Both act on the cluster, not on the node
+// the step names.
+type brokerOutage struct {
+	faults.Base
+	c    *kfake.Cluster
+	node int32
+
+	mu   sync.Mutex
+	port int
+}
+
+func (b *brokerOutage) Name() string      { return "broker-outage" }
+func (b *brokerOutage) Kind() faults.Kind { return faults.Network }
+func (b *brokerOutage) Action() string    { return "remove broker" }
+func (b *brokerOutage) Params() map[string]string {
+	return map[string]string{"broker": fmt.Sprint(b.node)}
+}
+
+func (b *brokerOutage) Inject(context.Context, faults.Target) error {
+	addrs := b.c.ListenAddrs()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if int(b.node) >= len(addrs) {
+		return fmt.Errorf("broker %d: the cluster has %d", b.node, len(addrs))
+	}
+	_, port, err := net.SplitHostPort(addrs[b.node])
+	if err != nil {
+		return err
+	}
+	b.port, _ = strconv.Atoi(port)
+	return b.c.RemoveNode(b.node)
+}
+
+func (b *brokerOutage) Heal(context.Context, faults.Target) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, _, err := b.c.AddNode(b.node, b.port)
+	return err
+}
+
+type leaderMoves struct {
+	faults.Base
+	c      *kfake.Cluster
+	topics []string
+}
+
+func (l *leaderMoves) Name() string      { return "leader-moves" }
+func (l *leaderMoves) Kind() faults.Kind { return faults.Network }
+func (l *leaderMoves) Action() string    { return "move leaders" }
+
+func (l *leaderMoves) Inject(context.Context, faults.Target) error {
+	n := int32(len(l.c.ListenAddrs()))
+	for _, t := range l.topics {
+		for p := int32(0); p < 3; p++ {
+			if err := l.c.MoveTopicPartition(t, p, (l.c.LeaderFor(t, p)+1)%n); err != nil {
+				return fmt.Errorf("move %s/%d: %w", t, p, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (l *leaderMoves) Heal(context.Context, faults.Target) error { return nil }
