@@ -90,6 +90,8 @@ type Source struct {
 	bufOff  int64 // file offset of buf[0]
 	bufLen  int
 	scratch []byte
+	cmpA    []byte // two windows compared by samePrefix
+	cmpB    []byte
 
 	dirty     bool // positions changed since the last write
 	urgent    bool // a file's identity changed: write without waiting
@@ -401,7 +403,7 @@ func (s *Source) closeFile(f *tailFile) {
 // inode now belongs to another file.
 func (s *Source) restart(f *tailFile) {
 	f.pos, f.line = 0, lineState{}
-	f.fp, f.fpLen = emptyPrint, 0
+	f.fp, f.fpLen, f.head = emptyPrint, 0, nil
 	f.ctx, f.ctxEnd, f.ctxLen = 0, 0, 0
 	f.hdrPath = f.path
 	s.dirty = true
@@ -417,6 +419,9 @@ func (s *Source) restart(f *tailFile) {
 // truncation and delivers what it holds. more reports that maxBatchCount
 // stopped it with lines left.
 func (s *Source) service(ctx context.Context, f *tailFile, now time.Time, flush bool) (more bool, err error) {
+	if f.copyOf != nil && f.partial && f.statSize != f.judged && f.statSize >= 0 {
+		s.rejudge(f) // a copy being written has grown
+	}
 	if f.copyOf != nil {
 		return false, nil // a copy waiting for its original's truncation
 	}
@@ -462,6 +467,9 @@ func (s *Source) service(ctx context.Context, f *tailFile, now time.Time, flush 
 			return false, nil
 		}
 		f.size, f.mtime = size, mtime
+	}
+	if f.fresh && s.judge(f, size) {
+		return false, nil // a copy of a followed file (see copies.go)
 	}
 	if f.pos >= size && !(flush && f.line.Discard) {
 		return false, nil
@@ -800,7 +808,10 @@ func (s *Source) maybeSave(now time.Time) {
 func (s *Source) save() error {
 	ps := make([]position, 0, len(s.order))
 	for _, f := range s.order {
-		if f.gone {
+		if f.gone || f.copyOf != nil {
+			// A waiting copy holds nothing the original does not: after a
+			// restart it is recognised again (startCopy, judge), and a
+			// position of its own would have it read twice.
 			continue
 		}
 		s.remember(f)

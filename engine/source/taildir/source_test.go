@@ -593,3 +593,57 @@ func TestCopyTruncateWithCopiesInTheGroup(t *testing.T) {
 		exactlyOnce(t, r, long("a", 100, 209))
 	})
 }
+
+// A copy is written over time (logrotate copies with read and write
+// calls), so a scan can see it empty or half written. It is still a copy:
+// nothing of it may be delivered again.
+func TestCopyTruncateCopySeenWhileBeingWritten(t *testing.T) {
+	long := func(p string, from, to int) []string {
+		var out []string
+		for _, l := range lines(p, from, to) {
+			out = append(out, l+"-"+strings.Repeat("w", 20))
+		}
+		return out
+	}
+	for _, seen := range []int{0, 1, 500, 1500, 2500} {
+		t.Run(fmt.Sprintf("seen at %d bytes", seen), func(t *testing.T) {
+			r := newRig(t, `app\.log.*`)
+			r.write("/logs/app.log", text(long("a", 100, 199)))
+			r.start()
+			r.poll()
+			data, _ := vfs.ReadFile(r.fs, "/logs/app.log")
+			if seen >= len(data) {
+				t.Fatalf("file is only %d bytes", len(data))
+			}
+			r.write("/logs/app.log.1", string(data[:seen]))
+			r.poll() // the copy is seen while copytruncate writes it
+			r.write("/logs/app.log.1", string(data[seen:]))
+			fh, err := r.fs.OpenFile("/logs/app.log", os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fh.Truncate(0)
+			fh.Close()
+			r.write("/logs/app.log", text(long("b", 100, 102)))
+			r.poll()
+			r.poll()
+			r.clk.Advance(time.Minute) // idle: everything closed and flushed
+			r.poll()
+			r.poll()
+			want := append(long("a", 100, 199), long("b", 100, 102)...)
+			got := r.rec.bodies()
+			count := map[string]int{}
+			for _, g := range got {
+				count[g]++
+			}
+			for _, w := range want {
+				if count[w] != 1 {
+					t.Fatalf("%s delivered %d times; got %d lines for %d wanted", w, count[w], len(got), len(want))
+				}
+			}
+			if len(got) != len(want) {
+				t.Fatalf("delivered %d lines, want %d: %q", len(got), len(want), got)
+			}
+		})
+	}
+}
