@@ -610,6 +610,14 @@ func (s *Source) tail(ctx context.Context, f *tailFile, now time.Time, flush boo
 		}
 		s.ctr.EventReceivedCount.Add(int64(len(evs)))
 		s.ctr.AppendBatchReceivedCount.Inc()
+		if s.urgent {
+			// New content's identity (a complete fingerprint, a restart at
+			// 0) is on disk before any of it is delivered: if Sluice is
+			// killed and the file truncated before the next write, the
+			// copy of this content is still recognised after the restart
+			// and its unread lines are not lost.
+			s.maybeSave(now)
+		}
 		if err := s.cp.ProcessBatch(evs); err != nil {
 			s.ctr.ChannelWriteFail.Inc()
 			if errors.Is(err, channel.ErrFull) {

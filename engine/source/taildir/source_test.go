@@ -1,6 +1,7 @@
 package taildir
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -645,5 +646,52 @@ func TestCopyTruncateCopySeenWhileBeingWritten(t *testing.T) {
 				t.Fatalf("delivered %d lines, want %d: %q", len(got), len(want), got)
 			}
 		})
+	}
+}
+
+// Killed right after delivering the first lines of new content (a
+// truncated file's next generation), before the positions were written:
+// that content's fingerprint was written before the delivery, so when the
+// file is truncated again while Sluice is down, its copy is still found
+// and the lines not delivered are read from it.
+func TestKillAfterFirstDeliveryOfNewContentLosesNothing(t *testing.T) {
+	long := func(p string, from, to int) []string {
+		var out []string
+		for _, l := range lines(p, from, to) {
+			out = append(out, l+"-"+strings.Repeat("k", 20))
+		}
+		return out
+	}
+	r := newRig(t, `app\.log`, func(c *Config) { c.WritePosInterval = time.Hour })
+	faulty := vfs.NewFaulty(r.mem)
+	r.fs = faulty
+	r.write("/logs/app.log", text(long("a", 100, 199)))
+	r.start()
+	r.poll()
+	r.restart() // positions saved
+	r.copyTruncate("/logs/app.log", "/logs/app.copy.1")
+	r.write("/logs/app.log", text(long("b", 100, 149)))
+	// The process dies just after the first commit of the new content:
+	// nothing it writes after that reaches the disk.
+	r.rec.onCommit = func() { faulty.Fail(vfs.OpRename, "/state", errors.New("killed"), -1) }
+	r.poll()
+	r.rec.onCommit = nil
+	r.src.lock.Unlock() // kill -9: no Stop
+	faulty.Clear()
+	// While down: more lines, and another copytruncate.
+	r.write("/logs/app.log", text(long("b", 150, 199)))
+	r.copyTruncate("/logs/app.log", "/logs/app.copy.2")
+	r.write("/logs/app.log", text(long("c", 100, 102)))
+	r.start()
+	r.poll()
+	r.poll()
+	count := map[string]int{}
+	for _, g := range r.rec.bodies() {
+		count[g]++
+	}
+	for _, w := range append(append(long("a", 100, 199), long("b", 100, 199)...), long("c", 100, 102)...) {
+		if count[w] == 0 {
+			t.Fatalf("%s lost", w)
+		}
 	}
 }
