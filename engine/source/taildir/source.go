@@ -37,6 +37,26 @@
 // when its original is truncated, and what had not been read is read from
 // it; only a generation born and truncated while Sluice was not looking is
 // then out of reach.
+//
+// Exactly once within a run: while Sluice runs, every line is delivered
+// once, through renames, deletes and copytruncate — also when a scan lists
+// a copy while logrotate is still writing it (empty or half written): a
+// file found while running is judged before its first read, and one whose
+// bytes are a followed file's bytes at the same offsets waits as a copy
+// (copies.go). Across a kill, the lines delivered after the last position
+// write (writePosInterval) are delivered again; nothing else is.
+//
+// What copytruncate loses by its nature, and Sluice cannot read:
+//   - lines written to the file between the copy and the truncation: they
+//     are in neither the copy nor the truncated file (logrotate's own
+//     window; a writer that appends during the copy loses them under any
+//     reader);
+//   - with copies named outside the file group, a generation written and
+//     truncated entirely while Sluice was not running: nothing saved
+//     identifies its copy (a pattern that matches the copies reads it);
+//   - a file shorter than the fingerprint (1 KiB): its copy is not told
+//     from a new file, so an unread tail is not recovered from it, and a
+//     copy inside the group is read again.
 package taildir
 
 import (
