@@ -19,6 +19,11 @@ import (
 // a complete copy (release decides where to read it from once the original
 // is truncated or forgotten); as it grows it is judged again, and read from
 // its start only if its content turns out to be its own.
+//
+// The price: a new file whose every byte so far is also the start of a
+// followed file (say, one identical banner line) is not read until it
+// differs; and if that followed file is truncated meanwhile, those bytes are
+// taken for already delivered.
 
 // judge decides, before f's first read, whether f (fresh, size bytes, open)
 // is a copy of a followed file. It reports true when f now waits as a copy;
