@@ -54,9 +54,9 @@
 //   - with copies named outside the file group, a generation written and
 //     truncated entirely while Sluice was not running: nothing saved
 //     identifies its copy (a pattern that matches the copies reads it);
-//   - a file shorter than the fingerprint (1 KiB): its copy is not told
-//     from a new file, so an unread tail is not recovered from it, and a
-//     copy inside the group is read again.
+//   - not a loss but a duplicate: a copy, named inside the group, of a
+//     file shorter than the fingerprint (1 KiB) is not told from a new
+//     file, and is read again.
 package taildir
 
 import (
@@ -535,8 +535,9 @@ func (s *Source) verify(f *tailFile, size int64, reopened bool) bool {
 	}
 	if n != f.fpLen {
 		s.dirty = true
-		if n == fingerprintSize {
-			// The content's identity is now complete: save it, so that a
+		if n == fingerprintSize || f.fpLen == 0 {
+			// The content's first bytes are known, or its identity is now
+			// complete: save it (before delivering any of it), so that a
 			// copy of it can be found even if Sluice dies soon.
 			s.urgent = true
 		}
@@ -545,6 +546,10 @@ func (s *Source) verify(f *tailFile, size int64, reopened bool) bool {
 	return true
 }
 
+// minCopyPrint is the fewest first bytes by which a copy of a file not read
+// yet is recognised: a log line or so.
+const minCopyPrint = 16
+
 // recoverCopy looks in old's directory for a copy of old's content as it
 // was at old's position — what logrotate's copytruncate leaves before it
 // truncates — and, if there is one, follows it from that position, so the
@@ -552,8 +557,8 @@ func (s *Source) verify(f *tailFile, size int64, reopened bool) bool {
 // recognised by old's first bytes and the bytes before a recent position;
 // a file the groups already follow is left alone.
 func (s *Source) recoverCopy(old *tailFile) {
-	if old.pos == 0 && old.fpLen < fingerprintSize {
-		return // nothing read, and too little known to tell a copy
+	if old.fpLen == 0 || (old.pos == 0 && old.fpLen < minCopyPrint) {
+		return // too little known to tell a copy
 	}
 	dir := filepath.Dir(old.path)
 	entries, err := s.fs.ReadDir(dir)

@@ -655,6 +655,12 @@ func TestCopyTruncateCopySeenWhileBeingWritten(t *testing.T) {
 // file is truncated again while Sluice is down, its copy is still found
 // and the lines not delivered are read from it.
 func TestKillAfterFirstDeliveryOfNewContentLosesNothing(t *testing.T) {
+	for _, first := range []int{102, 149} { // less than, more than a fingerprint
+		t.Run(fmt.Sprintf("first read b100-b%d", first), func(t *testing.T) { killAfterFirstDelivery(t, first) })
+	}
+}
+
+func killAfterFirstDelivery(t *testing.T, first int) {
 	long := func(p string, from, to int) []string {
 		var out []string
 		for _, l := range lines(p, from, to) {
@@ -670,7 +676,7 @@ func TestKillAfterFirstDeliveryOfNewContentLosesNothing(t *testing.T) {
 	r.poll()
 	r.restart() // positions saved
 	r.copyTruncate("/logs/app.log", "/logs/app.copy.1")
-	r.write("/logs/app.log", text(long("b", 100, 149)))
+	r.write("/logs/app.log", text(long("b", 100, first)))
 	// The process dies just after the first commit of the new content:
 	// nothing it writes after that reaches the disk.
 	r.rec.onCommit = func() { faulty.Fail(vfs.OpRename, "/state", errors.New("killed"), -1) }
@@ -679,7 +685,7 @@ func TestKillAfterFirstDeliveryOfNewContentLosesNothing(t *testing.T) {
 	r.src.lock.Unlock() // kill -9: no Stop
 	faulty.Clear()
 	// While down: more lines, and another copytruncate.
-	r.write("/logs/app.log", text(long("b", 150, 199)))
+	r.write("/logs/app.log", text(long("b", first+1, 199)))
 	r.copyTruncate("/logs/app.log", "/logs/app.copy.2")
 	r.write("/logs/app.log", text(long("c", 100, 102)))
 	r.start()
