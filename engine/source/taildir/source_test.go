@@ -701,3 +701,36 @@ func killAfterFirstDelivery(t *testing.T, first int) {
 		}
 	}
 }
+
+// A copy waiting for its original's truncation is not saved with a
+// position of its own: after a restart it waits again, and lines the
+// original delivered before the stop are not read from it a second time.
+func TestWaitingCopyAcrossRestart(t *testing.T) {
+	long := func(p string, from, to int) []string {
+		var out []string
+		for _, l := range lines(p, from, to) {
+			out = append(out, l+"-"+strings.Repeat("r", 20))
+		}
+		return out
+	}
+	r := newRig(t, `app\.log.*`)
+	r.write("/logs/app.log", text(long("a", 100, 199)))
+	r.start()
+	r.poll()
+	r.write("/logs/app.log", text(long("a", 200, 209)))
+	data, _ := vfs.ReadFile(r.fs, "/logs/app.log")
+	r.write("/logs/app.log.1", string(data)) // listed before a200-a209 are read
+	r.poll()
+	r.restart()
+	r.poll()
+	fh, err := r.fs.OpenFile("/logs/app.log", os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.Truncate(0)
+	fh.Close()
+	r.write("/logs/app.log", text(long("b", 100, 102)))
+	r.poll()
+	r.poll()
+	r.expect(append(long("a", 100, 209), long("b", 100, 102)...)...)
+}
