@@ -52,8 +52,11 @@
 //     window; a writer that appends during the copy loses them under any
 //     reader);
 //   - with copies named outside the file group, a generation written and
-//     truncated entirely while Sluice was not running: nothing saved
-//     identifies its copy (a pattern that matches the copies reads it);
+//     truncated entirely while Sluice was not looking at the file — not
+//     running, or not yet back to that file (a first pass through a large
+//     backlog can take seconds) — when Sluice never saw its first bytes:
+//     nothing identifies its copy (a pattern that matches the copies reads
+//     it);
 //   - not a loss but a duplicate: a copy, named inside the group, of a
 //     file shorter than the fingerprint (1 KiB) is not told from a new
 //     file, and is read again.
