@@ -89,7 +89,7 @@ func (s *Source) rejudge(f *tailFile) {
 		return
 	}
 	if size >= t.pos {
-		if t.fpLen == fingerprintSize && t.isCopy(f.h, size, s.scratch) {
+		if t.fpLen >= minCopyPrint && t.isCopy(f.h, size, s.scratch) {
 			f.partial, f.judged, f.pos = false, size, t.pos
 			return
 		}
@@ -137,7 +137,9 @@ func (s *Source) originalOf(f *tailFile, fh vfs.File, size int64) (t *tailFile, 
 			continue
 		}
 		if size >= t.pos {
-			if haveFP && t.fpLen == fingerprintSize && t.isCopy(fh, size, s.scratch) {
+			// t's fingerprint may be shorter than a whole one (t was short
+			// when last looked at); it then covers all t delivered.
+			if t.fpLen >= minCopyPrint && t.isCopy(fh, size, s.scratch) {
 				return t, false
 			}
 			continue
@@ -312,7 +314,7 @@ func (s *Source) resolve(c, orig *tailFile, verified int64) {
 // as it was before orig was truncated: all of it up to orig's position, or
 // (a copy taken before orig grew further) its first bytes.
 func (s *Source) copies(c, orig *tailFile) bool {
-	if orig.fpLen != fingerprintSize {
+	if orig.fpLen < minCopyPrint {
 		return false
 	}
 	h, done := s.peek(c)
@@ -321,11 +323,14 @@ func (s *Source) copies(c, orig *tailFile) bool {
 	}
 	defer done()
 	fi, err := h.Stat()
-	if err != nil || fi.Size() < fingerprintSize {
+	if err != nil || fi.Size() == 0 {
 		return false
 	}
 	if fi.Size() >= orig.pos {
 		return orig.isCopy(h, fi.Size(), s.scratch)
+	}
+	if orig.fpLen != fingerprintSize || fi.Size() < fingerprintSize {
+		return false
 	}
 	fp, ok, err := hashAt(h, 0, fingerprintSize, s.scratch)
 	return err == nil && ok && fp == orig.fp

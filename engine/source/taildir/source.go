@@ -58,8 +58,8 @@
 //     nothing identifies its copy (a pattern that matches the copies reads
 //     it);
 //   - not a loss but a duplicate: a copy, named inside the group, of a
-//     file shorter than the fingerprint (1 KiB) is not told from a new
-//     file, and is read again.
+//     file Sluice knew fewer than 16 bytes of is not told from a new file,
+//     and is read again.
 package taildir
 
 import (

@@ -734,3 +734,30 @@ func TestWaitingCopyAcrossRestart(t *testing.T) {
 	r.poll()
 	r.expect(append(long("a", 100, 209), long("b", 100, 102)...)...)
 }
+
+// The original was shorter than a fingerprint when last read (a young
+// generation): its complete copy is still recognised, not read from 0.
+func TestCopyOfAShortlyReadFile(t *testing.T) {
+	r := newRig(t, `app\.log.*`)
+	r.write("/logs/app.log", text(lines("a", 100, 109))) // 50 bytes
+	r.start()
+	r.poll()
+	r.write("/logs/app.log", text(lines("a", 110, 399))) // not read before the copy
+	r.copyTruncate("/logs/app.log", "/logs/app.log.1")
+	r.write("/logs/app.log", text(lines("b", 100, 102)))
+	r.poll()
+	r.poll()
+	want := append(lines("a", 100, 399), lines("b", 100, 102)...)
+	count := map[string]int{}
+	for _, g := range r.rec.bodies() {
+		count[g]++
+	}
+	for _, w := range want {
+		if count[w] != 1 {
+			t.Fatalf("%s delivered %d times", w, count[w])
+		}
+	}
+	if n := len(r.rec.bodies()); n != len(want) {
+		t.Fatalf("delivered %d lines, want %d", n, len(want))
+	}
+}
