@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicehq/sluice/engine/channel"
 	"github.com/sluicehq/sluice/engine/config"
+	"github.com/sluicehq/sluice/engine/event"
 	"github.com/sluicehq/sluice/engine/metrics"
 	"github.com/sluicehq/sluice/engine/registry"
 	"github.com/sluicehq/sluice/engine/sink"
@@ -56,10 +57,12 @@ type node struct {
 
 	// agents
 	drainedBefore map[string]int64 // sink drain counts of earlier incarnations
+	failedBefore  map[string]int64 // sink failure counts (sinkFailures) of earlier incarnations
 	writer        *writer
 	tail          *tailSource
 	// collectors
 	endpoint *endpoint
+	cidx     int // index in world.collectors
 }
 
 // chanNode is a built channel and the runners its put commits wake.
@@ -454,6 +457,7 @@ func (n *node) buildSink(env registry.Env, c *config.Component, cn *chanNode) (s
 		}
 		k := &storeSink{n: n, name: c.Name, ch: cn.ch, counter: counter, store: n.w.store(store),
 			batch: r.Int(key, 100), flumeBackoff: store == "hdfs"}
+		k.write = func(events []event.Event) error { return k.store.write(n, events) }
 		batch, s = k.batch, k
 	}
 	if tc := cn.ch.TransactionCapacity(); batch > tc {
@@ -534,9 +538,10 @@ func (n *node) crash(host bool) {
 	for _, r := range n.runners {
 		for _, k := range r.avro {
 			if n.drainedBefore == nil {
-				n.drainedBefore = map[string]int64{}
+				n.drainedBefore, n.failedBefore = map[string]int64{}, map[string]int64{}
 			}
 			n.drainedBefore[k.name] += k.counter.EventDrainSuccessCount.Load()
+			n.failedBefore[k.name] += sinkFailures(k.counter)
 		}
 	}
 	n.channels, n.sources, n.runners = nil, nil, nil

@@ -159,7 +159,22 @@ type Series struct {
 	Duplicates []int64 `json:"duplicates"` // extra copies arriving
 	// Backlog per tier: the sum of the tier's channel sizes at the end of
 	// the interval (a node that could not be observed keeps its last value).
+	// Keys are tier names as in Topology.Nodes[].Tier ("agent",
+	// "collector"); the report draws one line per tier. Records written
+	// before Gauges and ActiveCount existed also kept other gauges here
+	// (keys that are no node's tier) and active-sink counts ("active:"
+	// keys); readers still accept that, writers use the fields below.
 	Backlog map[string][]int64 `json:"backlog,omitempty"`
+	// Gauges (optional) are other per-interval values sampled at the end
+	// of the interval that are not channel backlog: "agent-source-lag"
+	// (lines written, not yet read by a source), "nodes-down",
+	// "agents-channel-full", ... The report draws them on their own chart.
+	Gauges map[string][]int64 `json:"gauges,omitempty"`
+	// ActiveCount (optional), for tiers of many nodes (a simulation): per
+	// "group/sink" (or "tier/group/sink"), how many nodes had that sink of
+	// their group active at the end of the interval. Per-node groups are
+	// better described by ActiveSinks.
+	ActiveCount map[string][]int64 `json:"active_count,omitempty"`
 	// SinkDrained per "node/sink" (or "tier/sink" when aggregated): events
 	// the sink delivered in the interval (EventDrainSuccessCount delta).
 	SinkDrained map[string][]int64 `json:"sink_drained,omitempty"`
@@ -173,7 +188,11 @@ type Series struct {
 	LatencyMaxUs []int64 `json:"latency_max_us,omitempty"`
 }
 
-// ActiveSink is the active-sink timeline of one node's sink group.
+// ActiveSink is the active-sink timeline of one node's sink group (or, for
+// a simulated tier with Node naming the tier, the sink most of its nodes
+// delivered through). The report draws one row per entry, coloured by the
+// active sink; Changes need not be sorted. Scenarios fill one entry per
+// node and group; a simulation fills at least one per tier and group.
 type ActiveSink struct {
 	Node    string       `json:"node"`
 	Group   string       `json:"group"`
