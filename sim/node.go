@@ -221,6 +221,13 @@ func (n *node) build() error {
 			}
 		}
 		over := map[string]string{"keep-alive": "0"}
+		if _, ok := c.Props["maxFileSize"]; !ok && e.Name == "file" {
+			// The simulated disk is memory: an agent's 64 MiB segment
+			// would never fill, so nothing it consumed would ever be
+			// deleted and 2000 agents would hold their whole hour of log.
+			// Smaller segments keep the disk close to the backlog.
+			over["maxFileSize"] = fmt.Sprint(simSegmentSize)
+		}
 		capa := w.opts.ChannelCapacity
 		if n.role == roleCollector {
 			capa = w.opts.CollectorChannelCapacity
@@ -440,7 +447,7 @@ func (n *node) buildSink(env registry.Env, c *config.Component, cn *chanNode) (s
 	var s sink.Sink
 	switch typ {
 	case "avro", "org.apache.flume.sink.avrosink":
-		k := &avroSink{n: n, name: c.Name, ch: cn.ch, counter: counter,
+		k := &avroSink{n: n, name: c.Name, ch: cn.ch, counter: counter, drainKey: "agent/" + c.Name,
 			hostname:       r.Required("hostname", "the collector to send to"),
 			port:           r.Int("port", 0),
 			connectTimeout: flumeTimeout(r.Millis("connect-timeout", 20*time.Second)),
@@ -468,6 +475,10 @@ func (n *node) buildSink(env registry.Env, c *config.Component, cn *chanNode) (s
 	}
 	return s, nil
 }
+
+// simSegmentSize is the file channels' segment size on simulated disks
+// when the configuration sets no maxFileSize.
+const simSegmentSize = 256 << 10
 
 // flumeTimeout applies NettyAvroRpcClient's rule: values below 1 s are
 // replaced by the 20 s default (flume-facts §1.9).

@@ -131,7 +131,7 @@ func (w *world) sample() {
 				counts[r.keys[r.active]]++
 			}
 			for _, k := range r.avro {
-				drains["agent/"+k.name] += k.counter.EventDrainSuccessCount.Load() + a.drainedBefore[k.name]
+				drains[k.drainKey] += k.counter.EventDrainSuccessCount.Load() + a.drainedBefore[k.name]
 			}
 		}
 		for k, v := range a.failedBefore {

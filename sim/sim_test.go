@@ -142,6 +142,11 @@ func BenchmarkFleet(b *testing.B) {
 	if os.Getenv("SLUICE_SIM_FULL") == "tenth" {
 		o.Agents, o.Duration = 2000, 6*time.Minute
 	}
+	// SLUICE_SIM_CHANNEL=memory runs memory channels instead of the file
+	// channel on the simulated disks (the default when it is built in).
+	if ch := os.Getenv("SLUICE_SIM_CHANNEL"); ch != "" {
+		o.AgentChannel, o.CollectorChannel = ch, ch
+	}
 	var events int64
 	for b.Loop() {
 		rec, err := Run(o)
