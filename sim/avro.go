@@ -44,6 +44,7 @@ type avroSink struct {
 	commitFirst    bool
 	runner         *runnerActor
 	index          int
+	drainKey       string // "agent/" + name, the series key
 }
 
 func (k *avroSink) Name() string                    { return k.name }

@@ -50,10 +50,11 @@ func (c *checker) wrote(w int, upto uint64) {
 }
 
 // delivered records one copy of (w, seq) reaching a store, latency after it
-// was written.
-func (c *checker) delivered(w int, seq uint64, latency time.Duration) (unexpected bool) {
+// was written. It returns the copies delivered so far (saturating at 255),
+// 0 for an event never written.
+func (c *checker) delivered(w int, seq uint64, latency time.Duration) (copies uint8) {
 	if w < 0 || w >= len(c.writers) || seq >= c.writers[w].written {
-		return true
+		return 0
 	}
 	l := &c.writers[w]
 	if seq >= uint64(len(l.counts)) {
@@ -72,7 +73,7 @@ func (c *checker) delivered(w int, seq uint64, latency time.Duration) (unexpecte
 	default:
 		l.counts[seq]++
 	}
-	return false
+	return l.counts[seq]
 }
 
 // result is the verdict in the shared record format (reports/record), with

@@ -23,6 +23,7 @@ type fault struct {
 	At      time.Duration
 	Length  time.Duration
 	Planned bool
+	members []string // the nodes a summarised Target stands for
 	inject  func()
 	heal    func()
 	healed  bool
@@ -165,6 +166,7 @@ func (w *world) newFault(rng *rand.Rand, kind string, at time.Duration) *fault {
 			names = append(names, v.name)
 		}
 		f.Target, f.Length = summarize(names), uniform(rng, 5*time.Second, time.Minute)
+		f.members = names
 		f.Detail = fmt.Sprintf("%d agents", k)
 		f.inject = func() {
 			for _, v := range victims {
@@ -233,6 +235,7 @@ func (w *world) newFault(rng *rand.Rand, kind string, at time.Duration) *fault {
 		} else {
 			for _, i := range rng.Perm(len(w.agents))[:max(1, len(w.agents)/20)] {
 				victims = append(victims, w.agents[i])
+				f.members = append(f.members, w.agents[i].name)
 			}
 			f.Target = fmt.Sprintf("%d agents", len(victims))
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicehq/sluice/engine/channel"
 	"github.com/sluicehq/sluice/engine/config"
+	"github.com/sluicehq/sluice/engine/event"
 	"github.com/sluicehq/sluice/engine/metrics"
 	"github.com/sluicehq/sluice/engine/registry"
 	"github.com/sluicehq/sluice/engine/sink"
@@ -56,10 +57,12 @@ type node struct {
 
 	// agents
 	drainedBefore map[string]int64 // sink drain counts of earlier incarnations
+	failedBefore  map[string]int64 // sink failure counts (sinkFailures) of earlier incarnations
 	writer        *writer
 	tail          *tailSource
 	// collectors
 	endpoint *endpoint
+	cidx     int // index in world.collectors
 }
 
 // chanNode is a built channel and the runners its put commits wake.
@@ -218,6 +221,13 @@ func (n *node) build() error {
 			}
 		}
 		over := map[string]string{"keep-alive": "0"}
+		if _, ok := c.Props["maxFileSize"]; !ok && e.Name == "file" {
+			// The simulated disk is memory: an agent's 64 MiB segment
+			// would never fill, so nothing it consumed would ever be
+			// deleted and 2000 agents would hold their whole hour of log.
+			// Smaller segments keep the disk close to the backlog.
+			over["maxFileSize"] = fmt.Sprint(simSegmentSize)
+		}
 		capa := w.opts.ChannelCapacity
 		if n.role == roleCollector {
 			capa = w.opts.CollectorChannelCapacity
@@ -437,7 +447,7 @@ func (n *node) buildSink(env registry.Env, c *config.Component, cn *chanNode) (s
 	var s sink.Sink
 	switch typ {
 	case "avro", "org.apache.flume.sink.avrosink":
-		k := &avroSink{n: n, name: c.Name, ch: cn.ch, counter: counter,
+		k := &avroSink{n: n, name: c.Name, ch: cn.ch, counter: counter, drainKey: "agent/" + c.Name,
 			hostname:       r.Required("hostname", "the collector to send to"),
 			port:           r.Int("port", 0),
 			connectTimeout: flumeTimeout(r.Millis("connect-timeout", 20*time.Second)),
@@ -454,6 +464,7 @@ func (n *node) buildSink(env registry.Env, c *config.Component, cn *chanNode) (s
 		}
 		k := &storeSink{n: n, name: c.Name, ch: cn.ch, counter: counter, store: n.w.store(store),
 			batch: r.Int(key, 100), flumeBackoff: store == "hdfs"}
+		k.write = func(events []event.Event) error { return k.store.write(n, events) }
 		batch, s = k.batch, k
 	}
 	if tc := cn.ch.TransactionCapacity(); batch > tc {
@@ -464,6 +475,10 @@ func (n *node) buildSink(env registry.Env, c *config.Component, cn *chanNode) (s
 	}
 	return s, nil
 }
+
+// simSegmentSize is the file channels' segment size on simulated disks
+// when the configuration sets no maxFileSize.
+const simSegmentSize = 256 << 10
 
 // flumeTimeout applies NettyAvroRpcClient's rule: values below 1 s are
 // replaced by the 20 s default (flume-facts §1.9).
@@ -534,9 +549,10 @@ func (n *node) crash(host bool) {
 	for _, r := range n.runners {
 		for _, k := range r.avro {
 			if n.drainedBefore == nil {
-				n.drainedBefore = map[string]int64{}
+				n.drainedBefore, n.failedBefore = map[string]int64{}, map[string]int64{}
 			}
 			n.drainedBefore[k.name] += k.counter.EventDrainSuccessCount.Load()
+			n.failedBefore[k.name] += sinkFailures(k.counter)
 		}
 	}
 	n.channels, n.sources, n.runners = nil, nil, nil

@@ -61,8 +61,9 @@ type Options struct {
 	// commitBeforeDeliver plants a bug for tests: agent sinks commit their
 	// take before the RPC, so a failed RPC loses the batch.
 	commitBeforeDeliver bool
-	// onDeliver, for tests, sees every copy a store acknowledges.
-	onDeliver func(store string, writer int, seq uint64, at time.Duration)
+	// onDeliver, for tests, sees every copy a store acknowledges, with the
+	// collector that wrote it.
+	onDeliver func(store, via string, writer int, seq uint64, at time.Duration)
 }
 
 // Model holds the service times of what the simulator does not run for real.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/reports/record"
+	shared "github.com/sluicehq/sluice/scenarios/checker"
 )
 
 // Result is a finished simulation: its run record in the shared format
@@ -19,6 +20,8 @@ type Result struct {
 	Stats    Stats
 	// Stuck says what had not drained when the liveness phase gave up.
 	Stuck string
+
+	analysis shared.Analysis // what the failover table was derived from, for tests
 }
 
 // JSON is the run record as written to record.json.
@@ -102,6 +105,7 @@ func (w *world) sample() {
 	full, downN := 0, 0
 	counts := map[string]int64{}
 	drains := map[string]int64{}
+	failures := map[string]int64{}
 	for _, a := range w.agents {
 		wr := a.writer.written(now)
 		w.chk.wrote(a.writer.id, wr)
@@ -127,10 +131,19 @@ func (w *world) sample() {
 				counts[r.keys[r.active]]++
 			}
 			for _, k := range r.avro {
-				drains["agent/"+k.name] += k.counter.EventDrainSuccessCount.Load() + a.drainedBefore[k.name]
+				drains[k.drainKey] += k.counter.EventDrainSuccessCount.Load() + a.drainedBefore[k.name]
+			}
+		}
+		for k, v := range a.failedBefore {
+			failures[k] += v
+		}
+		for _, r := range a.runners {
+			for _, k := range r.avro {
+				failures[k.name] += sinkFailures(k.counter)
 			}
 		}
 	}
+	w.sampleSinks(now, failures)
 	for _, c := range w.collectors {
 		if c.state != up {
 			downN++
@@ -228,16 +241,20 @@ func (w *world) finish() *Result {
 		IntervalMs: o.SampleEvery.Milliseconds(),
 		Written:    deltas(s.written),
 		Delivered:  deltas(s.first),
+		// Backlog per tier: the sum of the tier's channel sizes.
 		Backlog: map[string][]int64{
 			"agent":     s.agentBacklog,
 			"collector": s.collBacklog,
-			// Sluice's simulation also shows how far taildir sources
-			// fell behind (lines written, not yet read), how many agents'
-			// sources were refused by a full channel, and nodes down.
+		},
+		// How far taildir sources fell behind (lines written, not yet
+		// read), how many agents' sources were refused by a full channel,
+		// and nodes down.
+		Gauges: map[string][]int64{
 			"agent-source-lag":    s.lag,
 			"agents-channel-full": s.full,
 			"nodes-down":          s.down,
 		},
+		ActiveCount: map[string][]int64{},
 		SinkDrained: map[string][]int64{},
 		Stores:      map[string][]int64{},
 	}
@@ -253,21 +270,27 @@ func (w *world) finish() *Result {
 		rec.Series.Stores[k] = deltas(pad(v, n))
 	}
 	for k, v := range s.active {
-		// Active sinks of a tier are a distribution; the record carries
-		// it as "agents delivering through each sink" per interval.
-		rec.Series.Backlog["active:"+k] = pad(v, n)
+		// Active sinks of a tier are a distribution: per "group/sink",
+		// the agents whose group had that sink active.
+		rec.Series.ActiveCount[k] = pad(v, n)
 	}
-	// The tier's active-sink timeline: the sink most agents delivered
-	// through, whenever that changes.
-	keys := sortedKeys(s.active)
-	if len(keys) > 0 {
-		as := record.ActiveSink{Node: "agents", Group: strings.SplitN(keys[0], "/", 2)[0], Source: "inferred"}
+	// Per group, the tier's active-sink timeline: the sink most agents
+	// delivered through, whenever that changes.
+	byGroup := map[string][]string{}
+	for _, k := range sortedKeys(s.active) {
+		g, _, _ := strings.Cut(k, "/")
+		byGroup[g] = append(byGroup[g], k)
+	}
+	for _, g := range sortedKeys(byGroup) {
+		keys := byGroup[g]
+		as := record.ActiveSink{Node: "agents", Group: g, Source: "inferred"}
 		last := "-"
 		for i := range n {
 			best, bestN := "", int64(0)
 			for _, k := range keys {
-				if v := pad(s.active[k], n)[i]; v > bestN {
-					best, bestN = strings.SplitN(k, "/", 2)[1], v
+				if v := rec.Series.ActiveCount[k][i]; v > bestN {
+					_, best, _ = strings.Cut(k, "/")
+					bestN = v
 				}
 			}
 			if best != last {
@@ -275,11 +298,15 @@ func (w *world) finish() *Result {
 				last = best
 			}
 		}
-		rec.ActiveSinks = []record.ActiveSink{as}
+		rec.ActiveSinks = append(rec.ActiveSinks, as)
 	}
+	members := map[string][]string{}
 	for _, f := range w.faults {
 		if !f.healed && !f.active {
 			continue // scheduled after the fault phase: never injected
+		}
+		if len(f.members) > 0 {
+			members[f.Target] = f.members
 		}
 		rf := record.Fault{ID: len(rec.Faults) + 1, Name: f.Kind + " " + f.Target, Kind: f.class(), Action: f.Kind, Target: f.Target,
 			InjectedMs: f.At.Milliseconds(), HealedMs: record.Ms((f.At + f.Length).Milliseconds())}
@@ -294,6 +321,7 @@ func (w *world) finish() *Result {
 		}
 		rec.Faults = append(rec.Faults, rf)
 	}
+	res.analysis = w.failover(rec, members)
 	if len(o.Outages) > 0 {
 		res.Capacity = w.capacity(rec)
 		for _, l := range res.Capacity.Answer {

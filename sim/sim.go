@@ -63,6 +63,7 @@ type world struct {
 	fatal  error
 
 	rec   *record.Run
+	arr   arrivals
 	ser   samples
 	stats Stats
 	cap   capTrack
@@ -158,6 +159,7 @@ func (w *world) buildFleet() error {
 	wrng := w.seed.Stream("workload")
 	for i := range o.Collectors {
 		n := w.newNode(fmt.Sprintf("collector%02d", i+1), roleCollector, ccfg)
+		n.cidx = i
 		w.collectors = append(w.collectors, n)
 		w.hosts[n.name] = n
 	}
@@ -174,6 +176,7 @@ func (w *world) buildFleet() error {
 		n.schedule()
 	}
 	w.topology(acfg)
+	w.initArrivals()
 	return nil
 }
 

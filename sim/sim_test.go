@@ -24,9 +24,15 @@ func TestNoFaultsDeliversEverything(t *testing.T) {
 	if c.Latency.MaxUs > 5100000 || c.Latency.P50Us < 100000 {
 		t.Fatalf("latency %+v, want a spread up to the 5 s taildir poll", c.Latency)
 	}
-	act := rec.Record.Series.Backlog["active:g1/avroSink1"]
+	act := rec.Record.Series.ActiveCount["g1/avroSink1"]
 	if act[len(act)-1] != 10 || len(rec.Record.ActiveSinks) != 1 || len(rec.Record.ActiveSinks[0].Changes) != 2 {
 		t.Fatalf("without faults every agent should deliver through the priority-100 sink: %v %+v", act, rec.Record.ActiveSinks)
+	}
+	// Per-tier backlog over time, and nothing but tiers in it.
+	s := rec.Record.Series
+	if len(s.Backlog) != 2 || len(s.Backlog["agent"]) != len(s.Written) || len(s.Backlog["collector"]) != len(s.Written) ||
+		len(s.Gauges["agent-source-lag"]) != len(s.Written) {
+		t.Fatalf("backlog series %v, gauges %v", sortedKeys(s.Backlog), sortedKeys(s.Gauges))
 	}
 }
 
@@ -135,6 +141,11 @@ func BenchmarkFleet(b *testing.B) {
 	}
 	if os.Getenv("SLUICE_SIM_FULL") == "tenth" {
 		o.Agents, o.Duration = 2000, 6*time.Minute
+	}
+	// SLUICE_SIM_CHANNEL=memory runs memory channels instead of the file
+	// channel on the simulated disks (the default when it is built in).
+	if ch := os.Getenv("SLUICE_SIM_CHANNEL"); ch != "" {
+		o.AgentChannel, o.CollectorChannel = ch, ch
 	}
 	var events int64
 	for b.Loop() {

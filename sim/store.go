@@ -21,12 +21,14 @@ type store struct {
 	name     string
 	down     bool
 	busy     time.Duration
+	idx      int    // in the sorted store names
 	received uint64 // copies acknowledged
 }
 
 var errStoreDown = errors.New("store unavailable")
 
-func (s *store) write(events []event.Event) error {
+// write is one batch that collector via's sink writes.
+func (s *store) write(via *node, events []event.Event) error {
 	w := s.w
 	m := w.opts.Model
 	if s.down {
@@ -49,12 +51,17 @@ func (s *store) write(events []event.Event) error {
 			continue
 		}
 		if w.opts.onDeliver != nil {
-			w.opts.onDeliver(s.name, wi, seq, at)
+			w.opts.onDeliver(s.name, via.name, wi, seq, at)
 		}
 		wr := w.agents[wi].writer
 		w.chk.wrote(wi, wr.written(w.s.Now()))
-		if w.chk.delivered(wi, seq, at-wr.writtenAt(seq)) {
+		switch w.chk.delivered(wi, seq, at-wr.writtenAt(seq)) {
+		case 0:
 			w.unexpected++
+		case 1:
+			w.arr.first(wi, via, s, at)
+		default:
+			w.arr.again(wi, seq, w.agents[wi].name, at)
 		}
 	}
 	s.received += uint64(len(events))
@@ -76,13 +83,14 @@ type storeSink struct {
 	flumeBackoff bool
 	runner       *runnerActor
 	index        int
+	write        func([]event.Event) error // store.write through this collector
 }
 
 func (k *storeSink) Name() string                    { return k.name }
 func (k *storeSink) Start(ctx context.Context) error { k.counter.Start(); return nil }
 func (k *storeSink) Stop(ctx context.Context) error  { k.counter.Stop(); return nil }
 func (k *storeSink) Process(context.Context) (sink.Status, error) {
-	st, err := sink.Deliver(k.ch, k.batch, k.counter, k.store.write)
+	st, err := sink.Deliver(k.ch, k.batch, k.counter, k.write)
 	if err != nil && k.flumeBackoff && errors.Is(err, errStoreDown) {
 		return sink.Backoff, nil
 	}

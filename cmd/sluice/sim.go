@@ -118,6 +118,13 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	// The simulation allocates briskly (event batches, WAL records on the
+	// simulated disks) but keeps little alive with memory channels: a
+	// larger GC target trades some memory for fewer collections, unless
+	// GOGC says otherwise.
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
 	rec, err := sim.Run(o)
 	if !*quiet {
 		fmt.Fprintln(stderr)
