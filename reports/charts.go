@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"image/color"
+	"log/slog"
 	"math"
 	"regexp"
 	"sort"
@@ -162,7 +163,9 @@ func (cs *chartSet) all() ([]Chart, error) {
 	for _, b := range []build{cs.throughput, cs.backlog, cs.gauges, cs.latencyTime, cs.latencyDist, cs.activeSinks, cs.activeCounts} {
 		c, err := b()
 		if err != nil {
-			return nil, err
+			// One chart that cannot be drawn must not cost the report.
+			slog.Warn("report: chart left out", "err", err)
+			continue
 		}
 		if c != nil {
 			out = append(out, *c)
@@ -195,7 +198,9 @@ func points(v []int64, intervalMs int64, a agg, scale float64, skipZero bool) []
 		j := min(i+st, len(v))
 		buf = buf[:0]
 		for _, x := range v[i:j] {
-			if !skipZero || x != 0 {
+			// A log scale has no place for zero or a negative latency (a
+			// node's clock stepping back can record one): leave a gap.
+			if !skipZero || x > 0 {
 				buf = append(buf, x)
 			}
 		}
@@ -280,7 +285,14 @@ var faultFill = regexp.MustCompile(`<path d="([^"]*)" style="(fill:#[0-9A-F]{6};
 
 // render draws p and returns the inline <svg>, fault windows tagged with
 // class="fault-window fault-N" and data-fault="N".
-func (cs *chartSet) render(p *plot.Plot, w, h vg.Length) (string, error) {
+func (cs *chartSet) render(p *plot.Plot, w, h vg.Length) (svg string, err error) {
+	// gonum/plot panics on data it cannot draw (a non-positive value on a
+	// log scale): one bad series must cost its chart, not the report.
+	defer func() {
+		if r := recover(); r != nil {
+			svg, err = "", fmt.Errorf("render chart %q: %v", p.Title.Text, r)
+		}
+	}()
 	c := vgsvg.New(w, h)
 	p.Draw(draw.New(c))
 	var b bytes.Buffer

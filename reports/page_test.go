@@ -508,3 +508,22 @@ func TestRenderSimDir(t *testing.T) {
 		t.Errorf("markdown: %v", err)
 	}
 }
+
+// A negative latency (a node's clock stepped back between write and
+// delivery) leaves a gap in the log-scale latency chart; it neither
+// crashes the report nor costs the chart.
+func TestNegativeLatencyPage(t *testing.T) {
+	r := loadTestdata(t, "kill-primary.json")
+	s := &r.Series
+	if len(s.LatencyP50Us) < 3 {
+		t.Fatal("test record has no latency series")
+	}
+	s.LatencyP50Us[1], s.LatencyP99Us[1], s.LatencyMaxUs[1] = -48500, -1, 0
+	p, err := NewPage(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fig := figure(string(p.HTML), ChartLatencyTime); !strings.Contains(fig, "<svg") {
+		t.Fatal("latency chart missing when one interval's latency is negative")
+	}
+}
