@@ -46,21 +46,56 @@ var (
 	htmlTmpl = htmltemplate.Must(htmltemplate.New("html").Funcs(htmltemplate.FuncMap{"join": strings.Join}).Parse(htmlText))
 )
 
-// Markdown writes the report as Markdown.
+// Markdown writes the report as Markdown; charts are referenced as
+// <id>.svg files beside it (renderInto writes them).
 func Markdown(w io.Writer, r *record.Run) error {
-	if err := mdTmpl.Execute(w, newView(r)); err != nil {
-		return fmt.Errorf("render markdown report: %w", err)
+	p, err := NewPage(r)
+	if err != nil {
+		return err
 	}
-	return nil
+	_, err = w.Write(p.Markdown)
+	return err
 }
 
-// HTML writes the report as one self-contained HTML page: inline CSS, no
-// scripts, fonts or external resources, so it opens offline and prints.
+// HTML writes the report as one self-contained HTML page: inline CSS and
+// SVG charts, no scripts, fonts or external resources, so it opens
+// offline and prints.
 func HTML(w io.Writer, r *record.Run) error {
-	if err := htmlTmpl.Execute(w, newView(r)); err != nil {
-		return fmt.Errorf("render html report: %w", err)
+	p, err := NewPage(r)
+	if err != nil {
+		return err
 	}
-	return nil
+	_, err = w.Write(p.HTML)
+	return err
+}
+
+// Page is everything rendered from one record.
+type Page struct {
+	HTML     []byte
+	Markdown []byte
+	Summary  []byte // summary.json
+	Charts   []Chart
+}
+
+// NewPage renders r.
+func NewPage(r *record.Run) (*Page, error) {
+	charts, err := Charts(r)
+	if err != nil {
+		return nil, err
+	}
+	v := newView(r, charts)
+	var md, h bytes.Buffer
+	if err := mdTmpl.Execute(&md, v); err != nil {
+		return nil, fmt.Errorf("render markdown report: %w", err)
+	}
+	if err := htmlTmpl.Execute(&h, v); err != nil {
+		return nil, fmt.Errorf("render html report: %w", err)
+	}
+	sum, err := NewSummary(r, charts).JSON()
+	if err != nil {
+		return nil, err
+	}
+	return &Page{HTML: h.Bytes(), Markdown: md.Bytes(), Summary: sum, Charts: charts}, nil
 }
 
 // File names inside a run directory.
@@ -68,6 +103,9 @@ const (
 	RecordFile   = "run.json"
 	MarkdownFile = "report.md"
 	HTMLFile     = "report.html"
+	SummaryFile  = "summary.json"
+	// SimRecordFile is the record's name in a `sluice sim` output directory.
+	SimRecordFile = "record.json"
 )
 
 // DirName is a run directory's name: its UTC start time, sortable.
@@ -106,36 +144,62 @@ func Save(root string, r *record.Run) (string, error) {
 // Render reads dir's run record and writes its reports again (sluice
 // report RUN_DIR). dir may also be the record file itself.
 func Render(dir string) (*record.Run, error) {
-	path := dir
-	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-		path = filepath.Join(dir, RecordFile)
-	} else {
-		dir = filepath.Dir(dir)
-	}
-	f, err := os.Open(path)
+	r, dir, err := Load(dir)
 	if err != nil {
-		return nil, fmt.Errorf("open run record: %w", err)
-	}
-	defer f.Close()
-	r, err := record.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	return r, renderInto(dir, r)
 }
 
+// Load reads the run record of a run directory (run.json, or a
+// simulation's record.json) or a record file, and returns it with the
+// directory the reports go to.
+func Load(path string) (*record.Run, string, error) {
+	dir := path
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		path = filepath.Join(dir, RecordFile)
+		if _, err := os.Stat(path); err != nil {
+			if _, err2 := os.Stat(filepath.Join(dir, SimRecordFile)); err2 == nil {
+				path = filepath.Join(dir, SimRecordFile)
+			}
+		}
+	} else {
+		dir = filepath.Dir(path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("open run record: %w", err)
+	}
+	defer f.Close()
+	r, err := record.Decode(f)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	return r, dir, nil
+}
+
+// WriteReports renders r into dir: report.html, report.md with its
+// <chart>.svg files, and summary.json. Every scenario run (Save) and
+// `sluice sim` run calls it.
+func WriteReports(dir string, r *record.Run) error { return renderInto(dir, r) }
+
 func renderInto(dir string, r *record.Run) error {
-	var md, h bytes.Buffer
-	if err := Markdown(&md, r); err != nil {
+	p, err := NewPage(r)
+	if err != nil {
 		return err
 	}
-	if err := HTML(&h, r); err != nil {
+	for _, c := range p.Charts {
+		if err := writeFile(filepath.Join(dir, c.File()), []byte(c.Doc)); err != nil {
+			return err
+		}
+	}
+	if err := writeFile(filepath.Join(dir, SummaryFile), p.Summary); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(dir, MarkdownFile), md.Bytes()); err != nil {
+	if err := writeFile(filepath.Join(dir, MarkdownFile), p.Markdown); err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(dir, HTMLFile), h.Bytes())
+	return writeFile(filepath.Join(dir, HTMLFile), p.HTML)
 }
 
 func writeFile(path string, b []byte) error {

@@ -172,7 +172,7 @@ func TestSeriesDownsampled(t *testing.T) {
 	for i := range r.Series.Written {
 		r.Series.Written[i] = 1
 	}
-	v := newView(r)
+	v := newView(r, nil)
 	if len(v.Series) > maxSeriesRows {
 		t.Fatalf("%d rows", len(v.Series))
 	}

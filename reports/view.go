@@ -7,6 +7,7 @@ package reports
 
 import (
 	"fmt"
+	htmltemplate "html/template"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,6 +39,7 @@ type view struct {
 	Timeline     []string
 	Nodes        [][]string
 	Hops         [][]string
+	HopsNote     string
 	Stores       [][]string
 	Faults       [][]string
 	SeriesHead   []string
@@ -45,6 +47,17 @@ type view struct {
 	SeriesNote   string
 	Params       [][2]string
 	Phases       string
+	Charts       []Chart
+	ChartsHTML   []chartHTML
+	TimelineNote string
+	// FailoverFirst puts a short failover table above the charts; a long
+	// one (a swarm of faults) goes below them.
+	FailoverFirst bool
+}
+
+type chartHTML struct {
+	ID, Title, Note string
+	SVG             htmltemplate.HTML
 }
 
 type expectation struct {
@@ -115,22 +128,41 @@ func TimelineLines(r *record.Run) []string {
 	return out
 }
 
-func newView(r *record.Run) *view {
+func verdict(r *record.Run) string {
 	c := r.Checker
-	v := &view{R: r, Valid: c.Valid}
-	v.Title = fmt.Sprintf("%s — recovery report", r.Scenario)
 	if c.Valid {
-		v.Verdict = "VALID: nothing acknowledged was lost, nothing unexpected was read"
-	} else {
-		var why []string
-		if c.Lost > 0 {
-			why = append(why, fmt.Sprintf("%s acknowledged events lost", count(c.Lost)))
-		}
-		if c.Unexpected > 0 {
-			why = append(why, fmt.Sprintf("%s unexpected events read", count(c.Unexpected)))
-		}
-		v.Verdict = "INVALID: " + strings.Join(why, ", ")
+		return "VALID: nothing acknowledged was lost, nothing unexpected was read"
 	}
+	var why []string
+	if c.Lost > 0 {
+		why = append(why, fmt.Sprintf("%s acknowledged events lost", count(c.Lost)))
+	}
+	if c.Unexpected > 0 {
+		why = append(why, fmt.Sprintf("%s unexpected events read", count(c.Unexpected)))
+	}
+	if len(why) == 0 {
+		why = append(why, "the checker found the run invalid")
+	}
+	return "INVALID: " + strings.Join(why, ", ")
+}
+
+// maxFailoverFirst is the longest failover table shown above the charts.
+const maxFailoverFirst = 8
+
+// maxTimelineLines caps the text timeline on the page (a swarm simulation
+// can log thousands of events); the first and last lines are kept and the
+// record holds them all.
+const maxTimelineLines = 3000
+
+func newView(r *record.Run, charts []Chart) *view {
+	c := r.Checker
+	v := &view{R: r, Valid: c.Valid, Charts: charts}
+	for _, ch := range charts {
+		v.ChartsHTML = append(v.ChartsHTML, chartHTML{ID: ch.ID, Title: ch.Title, Note: ch.Note, SVG: htmltemplate.HTML(ch.SVG)})
+	}
+	v.Title = fmt.Sprintf("%s — recovery report", r.Scenario)
+	v.FailoverFirst = len(r.Failover) <= maxFailoverFirst
+	v.Verdict = verdict(r)
 	v.Start = r.Start.UTC().Format("2006-01-02 15:04:05.000 UTC")
 	v.Duration = fmt.Sprintf("%.1fs", float64(r.DurationMs)/1000)
 	dup := fmt.Sprintf("%s extra copies of %s events", count(c.Duplicated), count(c.DuplicatedEvents))
@@ -204,7 +236,14 @@ func newView(r *record.Run) *view {
 	}
 	v.Unexpected = c.UnexpectedSamples
 	v.Timeline = TimelineLines(r)
+	if n := len(v.Timeline); n > maxTimelineLines {
+		head, tail := maxTimelineLines*2/3, maxTimelineLines/3
+		cut := fmt.Sprintf("           … %s lines left out (the run record holds them all) …", count(int64(n-head-tail)))
+		v.Timeline = append(append(v.Timeline[:head:head], cut), v.Timeline[n-tail:]...)
+		v.TimelineNote = fmt.Sprintf("The first %d and the last %d of %s lines.", head, tail, count(int64(n)))
+	}
 
+	var rows [][]string
 	for _, n := range r.Topology.Nodes {
 		var gs []string
 		for _, g := range n.Groups {
@@ -222,9 +261,14 @@ func newView(r *record.Run) *view {
 		if n.Count > 1 {
 			name = fmt.Sprintf("%s ×%d", n.Name, n.Count)
 		}
-		v.Nodes = append(v.Nodes, []string{name, string(n.Role), n.Runtime, strings.Join(gs, "; ")})
+		rows = append(rows, []string{name, string(n.Role), n.Runtime, strings.Join(gs, "; ")})
 	}
-	for _, h := range r.Topology.Hops {
+	v.Nodes = mergeNodes(rows)
+	for i, h := range r.Topology.Hops {
+		if i == maxHopRows {
+			v.HopsNote = fmt.Sprintf("The first %d of %s hops.", maxHopRows, count(int64(len(r.Topology.Hops))))
+			break
+		}
 		v.Hops = append(v.Hops, []string{h.From, h.Sink, h.To, h.Via})
 	}
 	for _, s := range r.Topology.Stores {
@@ -244,6 +288,30 @@ func newView(r *record.Run) *view {
 	v.Phases = fmt.Sprintf("load until %s, all faults healed at %s, drain until %s (%s)", secs(ph.LoadEndMs), secs(ph.HealMs), secs(ph.DrainEndMs), map[bool]string{true: "every channel empty", false: "gave up before every channel was empty"}[ph.Drained])
 	v.series(r)
 	return v
+}
+
+// maxHopRows caps the hops table (a fleet has thousands).
+const maxHopRows = 200
+
+// mergeNodes folds runs of alike nodes (same role, runtime and sink
+// groups: a fleet of agents) into one row "first … last (N nodes)".
+func mergeNodes(rows [][]string) [][]string {
+	var out [][]string
+	for i := 0; i < len(rows); {
+		j := i + 1
+		for j < len(rows) && rows[j][1] == rows[i][1] && rows[j][2] == rows[i][2] && rows[j][3] == rows[i][3] {
+			j++
+		}
+		if j-i >= 4 {
+			row := append([]string(nil), rows[i]...)
+			row[0] = fmt.Sprintf("%s … %s (%d nodes)", rows[i][0], rows[j-1][0], j-i)
+			out = append(out, row)
+		} else {
+			out = append(out, rows[i:j]...)
+		}
+		i = j
+	}
+	return out
 }
 
 func failback(f record.FailoverRow) string {

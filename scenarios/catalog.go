@@ -223,6 +223,56 @@ func init() {
 		},
 		Expect: lossExpected,
 	})
+	// Issue 8, scenario 1: the seed collector tier's store failover.
+	Register(&Scenario{
+		Name:        "hdfs-kafka-failover",
+		Description: "the seed collector tier, failover group hdfsSink(100, HDFS on file://) -> kafkaSink(80, a kfake cluster): the HDFS disk fills under load, every batch lands in Kafka, the disk is freed and traffic fails back to HDFS; both stores together hold every event.",
+		Agents:      2, AgentChannel: "file", Source: "http", StoreTier: StoreTierHDFSKafka,
+		Short: Variant{Load: 20 * time.Second, Drain: 40 * time.Second, Rate: 200, MaxPenalty: 2000},
+		Long:  Variant{Load: 3 * time.Minute, Drain: 2 * time.Minute, Rate: 500, MaxPenalty: 8000},
+		Nemesis: func(p *Plan) {
+			p.Disk = func(n *Node) faults.Fault {
+				if n.Role != record.RoleAgent {
+					return nil
+				}
+				return disk.NewFull(hdfsMount(n.Dir), 16<<20)
+			}
+			// One store at a time: the failover table bounds a fault's
+			// failover and failback by the next injection.
+			period := p.Load / time.Duration(p.Agents)
+			for i := 1; i <= p.Agents; i++ {
+				a := fmt.Sprintf("agent%d", i)
+				p.Add(Step{Name: "hdfs-disk-full-" + a, Target: a, Store: hdfsStoreName(a), At: time.Duration(i-1)*period + period/8, For: period / 3,
+					Fault: func(n *Node) faults.Fault { return n.disk }})
+			}
+		},
+		Expect: func(r *record.Run) []record.Expectation {
+			var x []record.Expectation
+			for i := 1; i <= 2; i++ {
+				h := hdfsStoreName(fmt.Sprintf("agent%d", i))
+				x = append(x, FailedOverTo(r, h, kafkaStoreName)...)
+				x = append(x, FailedBack(r, h)...)
+			}
+			return x
+		},
+	})
+	// Issue 8, scenario 2: Kafka broker outage and leader moves under
+	// load, with the Kafka channel and the Kafka sink.
+	Register(&Scenario{
+		Name:        "kafka-broker-outage",
+		Description: "agents with a Kafka channel and a Kafka sink on a three-broker kfake cluster: one broker goes away under load (its partitions and groups move) and comes back, then every partition leader moves; nothing is lost, duplicates are counted.",
+		Agents:      2, AgentChannel: "kafka", Source: "http", StoreTier: StoreTierKafka,
+		Short: Variant{Load: 16 * time.Second, Drain: 40 * time.Second, Rate: 200},
+		Long:  Variant{Load: 3 * time.Minute, Drain: 2 * time.Minute, Rate: 500},
+		Nemesis: func(p *Plan) {
+			p.Add(Step{Name: "broker-outage", Target: "agent1", Store: kafkaStoreName, At: p.Load / 5, For: p.Load / 4,
+				Fault: func(n *Node) faults.Fault { return &brokerOutage{c: n.h.kafka, node: 1} }})
+			p.Add(Step{Name: "leader-moves", Target: "agent1", Store: kafkaStoreName, At: 3 * p.Load / 5, For: p.Load / 10,
+				Fault: func(n *Node) faults.Fault {
+					return &leaderMoves{c: n.h.kafka, topics: []string{storeTopic, channelTopic("agent1"), channelTopic("agent2")}}
+				}})
+		},
+	})
 	Register(&Scenario{
 		Name:        "disk-full",
 		Description: "the agents' file channels fill their disk (a size-limited tmpfs) under load: the source backs off, nothing is lost, the backlog drains once there is room again.",

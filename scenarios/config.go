@@ -27,6 +27,9 @@ type agentConf struct {
 	BatchSize  int
 	// RequestTimeout / ConnectTimeout of the avro sinks, ms.
 	RequestTimeout, ConnectTimeout int
+	// Kafka is the bootstrap list of the storage tier's cluster (Group
+	// StoreTierHDFSKafka).
+	Kafka []string
 }
 
 type sinkConf struct {
@@ -86,8 +89,14 @@ func (a agentConf) text() string {
 	if a.Group == "store" {
 		sinks = []string{"store"}
 	}
+	if a.Group == StoreTierHDFSKafka {
+		sinks = []string{"hdfsSink", "kafkaSink"}
+	}
+	if a.Group == StoreTierKafka {
+		sinks = []string{"kafkaSink"}
+	}
 	p.set("sinks", strings.Join(sinks, " "))
-	if a.Group == "failover" || a.Group == "load_balance" {
+	if a.Group == "failover" || a.Group == "load_balance" || a.Group == StoreTierHDFSKafka {
 		p.set("sinkgroups", "g1")
 	}
 	p.blank()
@@ -108,7 +117,17 @@ func (a agentConf) text() string {
 	}
 	p.set("sources.r1.channels", "c1")
 	p.blank()
-	channelProps(p, "c1", a.Channel, filepath.Join(a.Dir, "channel"))
+	if a.Channel == "kafka" {
+		k := "channels.c1."
+		p.set(k+"type", "org.apache.flume.channel.kafka.KafkaChannel")
+		p.set(k+"kafka.bootstrap.servers", strings.Join(a.Kafka, ","))
+		p.set(k+"kafka.topic", channelTopic(a.Name))
+		p.set(k+"kafka.consumer.group.id", a.Name)
+		p.set(k+"kafka.producer.acks", "all")
+		p.set(k+"transactionCapacity", 10000)
+	} else {
+		channelProps(p, "c1", a.Channel, filepath.Join(a.Dir, "channel"))
+	}
 	p.blank()
 	if a.Group == "store" {
 		p.set("sinks.store.type", "file_roll")
@@ -116,6 +135,14 @@ func (a agentConf) text() string {
 		p.set("sinks.store.sink.directory", filepath.Join(a.Dir, "store"))
 		p.set("sinks.store.sink.rollInterval", 0)
 		p.set("sinks.store.sink.batchSize", a.BatchSize)
+		return p.b.String()
+	}
+	if a.Group == StoreTierHDFSKafka {
+		a.storeTier(p)
+		return p.b.String()
+	}
+	if a.Group == StoreTierKafka {
+		a.kafkaSink(p)
 		return p.b.String()
 	}
 	if a.Group == "failover" || a.Group == "load_balance" {
@@ -166,4 +193,40 @@ func (c collectorConf) text() string {
 	p.set("sinks.store.sink.rollInterval", 0)
 	p.set("sinks.store.sink.batchSize", c.BatchSize)
 	return p.b.String()
+}
+
+// storeTier writes the seed collector tier's sinks: a failover group
+// hdfsSink(100) -> kafkaSink(80).
+func (a agentConf) storeTier(p *props) {
+	p.set("sinkgroups.g1.sinks", "hdfsSink kafkaSink")
+	p.set("sinkgroups.g1.processor.type", "failover")
+	p.set("sinkgroups.g1.processor.priority.hdfsSink", 100)
+	p.set("sinkgroups.g1.processor.priority.kafkaSink", 80)
+	p.set("sinkgroups.g1.processor.maxpenalty", a.MaxPenalty)
+	p.blank()
+	k := "sinks.hdfsSink."
+	p.set(k+"type", "hdfs")
+	p.set(k+"channel", "c1")
+	p.set(k+"hdfs.path", "file://"+hdfsDir(a.Dir))
+	p.set(k+"hdfs.filePrefix", a.Name)
+	p.set(k+"hdfs.fileType", "DataStream")
+	p.set(k+"hdfs.batchSize", a.BatchSize)
+	p.set(k+"hdfs.rollInterval", 5)
+	p.set(k+"hdfs.rollSize", 0)
+	p.set(k+"hdfs.rollCount", 0)
+	p.set(k+"hdfs.useLocalTimeStamp", "true")
+	p.set(k+"hdfs.callTimeout", a.RequestTimeout)
+	p.blank()
+	a.kafkaSink(p)
+}
+
+// kafkaSink writes the sink kafkaSink, to the store topic.
+func (a agentConf) kafkaSink(p *props) {
+	k := "sinks.kafkaSink."
+	p.set(k+"type", "org.apache.flume.sink.kafka.KafkaSink")
+	p.set(k+"channel", "c1")
+	p.set(k+"kafka.bootstrap.servers", strings.Join(a.Kafka, ","))
+	p.set(k+"kafka.topic", storeTopic)
+	p.set(k+"flumeBatchSize", a.BatchSize)
+	p.set(k+"kafka.producer.acks", "all")
 }

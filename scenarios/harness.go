@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -99,6 +100,9 @@ type harness struct {
 	obs        *observer
 
 	closers []func() // run after the run (an in-process Kafka broker)
+	// kafka is the storage tier's in-process Kafka cluster.
+	kafka      *kfake.Cluster
+	kafkaAddrs []string
 
 	mu        sync.Mutex
 	anomalies []string
@@ -314,6 +318,31 @@ func (h *harness) buildGenerated() error {
 		}
 		if len(h.collectors) > 0 {
 			n.groups = []record.SinkGroup{g}
+		} else if sc.StoreTier != "" {
+			if h.kafka == nil {
+				topics := []string{storeTopic}
+				for j := 1; j <= p.Agents; j++ {
+					topics = append(topics, channelTopic(fmt.Sprintf("agent%d", j)))
+				}
+				c, err := startKafka(topics...)
+				if err != nil {
+					return err
+				}
+				h.closers = append(h.closers, c.Close)
+				h.kafka = c
+				h.kafkaAddrs = c.ListenAddrs()
+				h.stores = append(h.stores, newKafkaStore(h.kafkaAddrs))
+			}
+			ac.Group, ac.Kafka = sc.StoreTier, h.kafkaAddrs
+			if sc.StoreTier == StoreTierHDFSKafka {
+				n.groups = []record.SinkGroup{{Name: "g1", Processor: "failover", Sinks: []record.GroupSink{
+					{Name: "hdfsSink", Priority: 100, Target: hdfsStoreName(n.Name)},
+					{Name: "kafkaSink", Priority: 80, Target: kafkaStoreName}}}}
+				h.stores = append(h.stores, newHDFSStore(n.Name, n.Dir))
+			} else {
+				n.groups = []record.SinkGroup{{Name: "kafkaSink", Processor: "default", Sinks: []record.GroupSink{
+					{Name: "kafkaSink", Target: kafkaStoreName}}}}
+			}
 		} else {
 			ac.Group = "store"
 			storeDir := filepath.Join(n.Dir, "store")
@@ -561,7 +590,11 @@ func (h *harness) step(ctx context.Context, loadStart time.Time, loadOver <-chan
 	cancel()
 	injected := time.Now()
 	h.mu.Lock()
-	rec := record.Fault{ID: len(h.faults) + 1, Name: name, Kind: string(f.Kind()), Action: f.Action(), Target: n.Name,
+	target := n.Name
+	if st.Store != "" {
+		target = st.Store
+	}
+	rec := record.Fault{ID: len(h.faults) + 1, Name: name, Kind: string(f.Kind()), Action: f.Action(), Target: target,
 		Params: f.Params(), InjectedMs: h.at(injected)}
 	if err != nil {
 		rec.Error = err.Error()

@@ -34,6 +34,11 @@ type Scenario struct {
 	Source string
 	// Containers runs the collectors as Docker containers.
 	Containers bool
+	// StoreTier, with no collectors, makes each agent the seed's
+	// collector tier: StoreTierHDFSKafka writes through a failover group
+	// hdfsSink(100) -> kafkaSink(80) (HDFS on file://, Kafka on an
+	// in-process kfake cluster).
+	StoreTier string
 
 	Short, Long Variant
 	// Nemesis adds the fault schedule to a plan.
@@ -77,9 +82,13 @@ type Plan struct {
 type Step struct {
 	Name   string // as the failover table names it
 	Target string // node name
-	At     time.Duration
-	For    time.Duration // 0: until the load ends
-	Fault  func(n *Node) faults.Fault
+	// Store, when the fault hits one of the node's stores rather than the
+	// node (a full HDFS disk), names that store: the failover table's
+	// target.
+	Store string
+	At    time.Duration
+	For   time.Duration // 0: until the load ends
+	Fault func(n *Node) faults.Fault
 }
 
 // Add appends a step.

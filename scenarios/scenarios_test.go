@@ -178,3 +178,9 @@ func TestUnexpectedExitIsAnAnomaly(t *testing.T) {
 		t.Fatal("the anomaly is not a problem of the run")
 	}
 }
+
+// Issue 8: the seed collector tier's HDFS -> Kafka store failover.
+func TestStoreFailoverHDFSKafka(t *testing.T) { run(t, "hdfs-kafka-failover", Options{}) }
+
+// Issue 8: Kafka broker outage and leader moves with the Kafka channel and sink.
+func TestKafkaBrokerOutage(t *testing.T) { run(t, "kafka-broker-outage", Options{}) }

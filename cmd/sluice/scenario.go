@@ -28,7 +28,8 @@ func scenarioUsage(w io.Writer) {
   sluice scenario run NAME [--duration D] [--seed S] [--out DIR] [--long]
   sluice scenario run --agent-conf A --collector-conf C --fault FAULT [--agents N] [--duration D] [--seed S] [--out DIR]
 
-Each run writes DIR/<scenario>/<UTC time>/ (run.json, report.md, report.html)
+Each run writes DIR/<scenario>/<UTC time>/ (run.json, report.html, report.md
+with its chart SVGs, summary.json)
 and points DIR/latest at it; the exit status is 1 when the checker finds the
 run invalid or an expectation fails.`)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/reports"
 	"github.com/sluicehq/sluice/sim"
 )
 
@@ -43,7 +44,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	collConf := fs.String("collector-conf", "", "collector Flume properties file (default: the seed topology's)")
 	allowLoss := fs.Bool("allow-loss", false, "crash nodes even when their channels are memory channels")
 	drain := fs.Duration("drain-timeout", 30*time.Minute, "how long the liveness phase may take to drain")
-	out := fs.String("out", "", "directory for record.json and report.md (default runs/sim/<UTC time>)")
+	out := fs.String("out", "", "directory for record.json, report.html, report.md, summary.json and sim.md (default runs/sim/<UTC time>)")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -146,7 +147,11 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		err = os.WriteFile(filepath.Join(dir, "record.json"), js, 0o644)
 	}
 	if err == nil {
-		err = os.WriteFile(filepath.Join(dir, "report.md"), []byte(rec.Markdown()), 0o644)
+		err = os.WriteFile(filepath.Join(dir, "sim.md"), []byte(rec.Markdown()), 0o644)
+	}
+	if err == nil {
+		// The recovery report with charts, as for a scenario run.
+		err = reports.WriteReports(dir, rec.Record)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice sim: write the run record: %v\n", err)
@@ -174,7 +179,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "note: %s\n", n)
 		}
 	}
-	fmt.Fprintf(stdout, "run record: %s\n", filepath.Join(dir, "record.json"))
+	fmt.Fprintf(stdout, "run record: %s\nreport: %s\n", filepath.Join(dir, "record.json"), filepath.Join(dir, reports.HTMLFile))
 	if !rec.Valid {
 		fmt.Fprint(stdout, rec.Failure())
 		return 1

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/engine/clock"
+	"github.com/sluicehq/sluice/engine/runloop"
 )
 
 // Backoff configures how a runner waits. Flume hard-codes 1 s steps to a 5 s
@@ -37,10 +37,7 @@ type Runner struct {
 	// empty; Drain uses it.
 	Idle func() bool
 
-	mu     sync.Mutex
-	cancel context.CancelFunc // aborts a unit of work in hand
-	stop   chan struct{}      // closed to stop between units of work
-	done   chan struct{}
+	loop runloop.Loop
 }
 
 // Start launches the loop.
@@ -57,68 +54,25 @@ func (r *Runner) Start(ctx context.Context) error {
 	if err := r.P.Start(ctx); err != nil {
 		return err
 	}
-	lctx, cancel := context.WithCancel(context.Background())
-	r.mu.Lock()
-	r.cancel = cancel
-	r.stop = make(chan struct{})
-	r.done = make(chan struct{})
-	stop, done := r.stop, r.done
-	r.mu.Unlock()
-	go r.loop(lctx, stop, done)
+	b := runloop.Backoff{Increment: r.Backoff.Increment, Max: r.Backoff.Max, OnError: r.Backoff.OnError}
+	r.loop = runloop.Loop{Clock: r.Clock, Wake: r.Wake}
+	r.loop.Start(func(ctx context.Context, woken bool) (time.Duration, bool) {
+		if woken {
+			b.Woken() // new events arrived: start the backoff over
+		}
+		st, err := r.P.Process(ctx)
+		hint, _ := RetryAfter(err)
+		wait := b.Next(st == Backoff, err, hint)
+		if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+			r.Log.Warn("sink runner: unable to deliver events", "runner", r.Name, "err", err, "retry_in", wait)
+		}
+		return wait, err == nil
+	})
 	return nil
 }
 
-func (r *Runner) loop(ctx context.Context, stop, done chan struct{}) {
-	defer close(done)
-	backoffs := 0
-	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		st, err := r.P.Process(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		var wait time.Duration
-		switch {
-		case err != nil:
-			backoffs = 0
-			wait = r.Backoff.OnError
-			if d, ok := RetryAfter(err); ok && d < wait {
-				wait = d
-			}
-			if !errors.Is(err, context.Canceled) {
-				r.Log.Warn("sink runner: unable to deliver events", "runner", r.Name, "err", err, "retry_in", wait)
-			}
-		case st == Backoff:
-			backoffs++
-			wait = min(time.Duration(backoffs)*r.Backoff.Increment, r.Backoff.Max)
-		default:
-			backoffs = 0
-			continue
-		}
-		var wake <-chan struct{}
-		if r.Wake != nil && err == nil {
-			wake = r.Wake()
-		}
-		t := r.Clock.NewTimer(wait)
-		select {
-		case <-stop:
-			t.Stop()
-			return
-		case <-t.C():
-		case <-wake:
-			t.Stop()
-			backoffs = 0
-		}
-	}
-}
-
-// Drain waits until Idle reports the runner's channel empty (checked after
-// each unit of work) or ctx ends, then stops the runner. It is how an agent
-// shuts down without leaving acknowledged events behind.
+// Drain waits until Idle reports the runner's channel empty or ctx ends.
+// It is how an agent shuts down without leaving acknowledged events behind.
 func (r *Runner) Drain(ctx context.Context, poll time.Duration) {
 	if r.Idle != nil {
 		for !r.Idle() {
@@ -133,20 +87,8 @@ func (r *Runner) Drain(ctx context.Context, poll time.Duration) {
 // committed or rolled back, never abandoned); if ctx ends first, the work
 // in hand is cancelled, which rolls it back. Then the processor is stopped.
 func (r *Runner) Stop(ctx context.Context) error {
-	r.mu.Lock()
-	cancel, stop, done := r.cancel, r.stop, r.done
-	r.cancel = nil
-	r.mu.Unlock()
-	if cancel == nil {
+	if !r.loop.Stop(ctx) {
 		return nil
 	}
-	close(stop)
-	select {
-	case <-done:
-	case <-ctx.Done():
-		cancel()
-		<-done
-	}
-	cancel()
 	return r.P.Stop(context.WithoutCancel(ctx))
 }

@@ -3,10 +3,10 @@ package source
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/engine/clock"
+	"github.com/sluicehq/sluice/engine/runloop"
 )
 
 // PollingRunner drives a Pollable source as Flume's PollableSourceRunner:
@@ -21,10 +21,7 @@ type PollingRunner struct {
 	Max       time.Duration // maxBackoffSleep, default 5 s
 	Wake      func() <-chan struct{}
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	stop   chan struct{}
-	done   chan struct{}
+	loop runloop.Loop
 }
 
 // Start starts the source and the polling loop.
@@ -44,74 +41,27 @@ func (r *PollingRunner) Start(ctx context.Context) error {
 	if err := r.S.Start(ctx); err != nil {
 		return err
 	}
-	lctx, cancel := context.WithCancel(context.Background())
-	r.mu.Lock()
-	r.cancel, r.stop, r.done = cancel, make(chan struct{}), make(chan struct{})
-	stop, done := r.stop, r.done
-	r.mu.Unlock()
-	go r.loop(lctx, stop, done)
-	return nil
-}
-
-func (r *PollingRunner) loop(ctx context.Context, stop, done chan struct{}) {
-	defer close(done)
-	backoffs := 0
-	for {
-		select {
-		case <-stop:
-			return
-		default:
+	b := runloop.Backoff{Increment: r.Increment, Max: r.Max, OnError: r.Max}
+	r.loop = runloop.Loop{Clock: r.Clock, Wake: r.Wake}
+	r.loop.Start(func(ctx context.Context, woken bool) (time.Duration, bool) {
+		if woken {
+			b.Woken()
 		}
 		st, err := r.S.Process(ctx)
-		if ctx.Err() != nil {
-			return
+		wait := b.Next(st == Backoff, err, 0)
+		if err != nil && ctx.Err() == nil {
+			r.Log.Error("source poll failed", "source", r.S.Name(), "err", err, "retry_in", wait)
 		}
-		var wait time.Duration
-		switch {
-		case err != nil:
-			r.Log.Error("source poll failed", "source", r.S.Name(), "err", err, "retry_in", r.Max)
-			wait, backoffs = r.Max, 0
-		case st == Backoff:
-			backoffs++
-			wait = min(time.Duration(backoffs)*r.Increment, r.Max)
-		default:
-			backoffs = 0
-			continue
-		}
-		var wake <-chan struct{}
-		if r.Wake != nil && err == nil {
-			wake = r.Wake()
-		}
-		t := r.Clock.NewTimer(wait)
-		select {
-		case <-stop:
-			t.Stop()
-			return
-		case <-t.C():
-		case <-wake:
-			t.Stop()
-			backoffs = 0
-		}
-	}
+		return wait, err == nil
+	})
+	return nil
 }
 
 // Stop ends polling after the batch in hand and stops the source.
 func (r *PollingRunner) Stop(ctx context.Context) error {
-	r.mu.Lock()
-	cancel, stop, done := r.cancel, r.stop, r.done
-	r.cancel = nil
-	r.mu.Unlock()
-	if cancel == nil {
+	if !r.loop.Stop(ctx) {
 		return nil
 	}
-	close(stop)
-	select {
-	case <-done:
-	case <-ctx.Done():
-		cancel()
-		<-done
-	}
-	cancel()
 	return r.S.Stop(context.WithoutCancel(ctx))
 }
 

@@ -10,6 +10,34 @@
 // Times inside a run are offsets in milliseconds from Run.Start (wall time
 // for scenarios, virtual time for simulations), so a record means the same
 // thing whichever clock produced it.
+//
+// # What the report draws from what
+//
+// Every field added to format v1 after its first release is optional:
+// readers must accept records without it, so the version stays 1.
+//
+//	chart or table                      fields
+//	written vs delivered per second     Series.Written, Delivered, Duplicates
+//	backlog per tier                    Series.Backlog (keys = Topology.Nodes[].Tier)
+//	other gauges                        Series.Gauges (optional)
+//	latency over time (p50/p99/max)     Series.LatencyP50Us, LatencyP99Us, LatencyMaxUs
+//	latency distribution                Checker.Latency.Histogram (+ the exact percentiles)
+//	active sink per sink group          ActiveSinks (one entry per node or tier, and group)
+//	nodes per active sink               Series.ActiveCount (optional; fleets)
+//	fault windows on every time chart   Faults[].InjectedMs, HealedMs
+//	phase lines                         Phases
+//	failover table                      Failover
+//	verdict, lost ids                   Checker.Valid, Lost, LostIntervals
+//	timeline                            Timeline
+//	topology, config files              Topology
+//
+// Scenarios (scenarios/) fill all of these. A simulation (sim/) that
+// leaves one out gets no such chart or an empty table; to fill them: put
+// non-backlog gauges (source lag, nodes down, agents with a full channel)
+// in Series.Gauges rather than Backlog, per-sink agent counts in
+// Series.ActiveCount ("group/sink" keys) rather than "active:" Backlog
+// keys, the per-interval latency percentiles of the events written in
+// each interval, and a FailoverRow per fault.
 package record
 
 import (

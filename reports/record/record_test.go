@@ -26,7 +26,7 @@ func sample() *Run {
 		},
 		Faults: []Fault{{ID: 1, Name: "kill-primary", Kind: "process", Action: "kill", Target: "collector1", InjectedMs: 10000, HealedMs: &healed}},
 		Series: Series{IntervalMs: 1000, Written: []int64{1, 2}, Delivered: []int64{1, 2}, Duplicates: []int64{0, 0},
-			Backlog: map[string][]int64{"agents": {0, 3}}},
+			Backlog: map[string][]int64{"agents": {0, 3}}, Gauges: map[string][]int64{"nodes-down": {0, 1}}, ActiveCount: map[string][]int64{"g1/k1": {1, 1}}},
 		ActiveSinks: []ActiveSink{{Node: "agent1", Group: "g1", Source: "metrics", Changes: []SinkChange{{AtMs: 0, Sink: "k1"}}}},
 		Checker: Result{Valid: true, Attempted: 3, Acknowledged: 3, Delivered: 3,
 			LostIntervals: []WriterIntervals{{Writer: "w", Count: 2, Intervals: [][2]int64{{3, 4}}}},
@@ -111,4 +111,24 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("encoding is not stable: %v\n%s\n%s", err, again, third)
 		}
 	})
+}
+
+// A v1 record written before the optional Gauges and ActiveCount fields
+// existed still decodes, without them.
+func TestOptionalFieldsBackwardCompatible(t *testing.T) {
+	b, err := Marshal(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := strings.NewReplacer(`"gauges"`, `"x_gauges"`, `"active_count"`, `"x_active_count"`).Replace(string(b))
+	r, err := Decode(strings.NewReader(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Series.Gauges != nil || r.Series.ActiveCount != nil || len(r.Series.Backlog["agents"]) != 2 {
+		t.Fatalf("old record decoded as %+v", r.Series)
+	}
+	if !strings.Contains(string(b), `"gauges": {`) || !strings.Contains(string(b), `"active_count": {`) {
+		t.Fatal("new fields not encoded")
+	}
 }

@@ -290,6 +290,11 @@ func TestFailoverTable(t *testing.T) {
 		}
 		emit("a2w0", ms, ms+10, "c3") // a2 never used c1
 	}
+	// An event c1 held in its own channel when it was killed reaches c1's
+	// store when c1 is back: recovery, not a1 failing back.
+	held := write(c, "a1w0", seq, 9985, true)
+	seq++
+	c.Deliver("c1", held, at(20100))
 	// One lost event just before the kill, and a batch delivered twice.
 	write(c, "a1w0", seq, 9950, true)
 	seq++

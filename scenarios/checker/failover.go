@@ -55,6 +55,8 @@ type Arrival struct {
 	AtMs  int64
 	Path  int32
 	Count int32
+	// WriteMs is when the last of them was written, if Observed.WriteTimes.
+	WriteMs int64
 }
 
 // Loss is Count acknowledged events of Node, written at WriteMs, never
@@ -82,6 +84,12 @@ type Observed struct {
 	Arrivals map[string][]Arrival // per node, sorted by AtMs
 	Lost     []Loss
 	Dups     []Dup
+	// WriteTimes says Arrival.WriteMs is known. Then an event written
+	// before a fault that reaches the target after the heal does not count
+	// as failing back: it may have waited out the fault in the target's
+	// own channel (a restarted collector drains what it held), which is
+	// recovery, not the node sending to the target again.
+	WriteTimes bool
 }
 
 // Failover derives one row per fault from what was observed: when a sink
@@ -110,7 +118,7 @@ func (c *Checker) Observed(start time.Time, topo record.Topology) Observed {
 	defer c.mu.Unlock()
 	t0 := start.UnixNano()
 	ms := func(n int64) int64 { return (n - t0) / int64(time.Millisecond) }
-	var o Observed
+	o := Observed{WriteTimes: true}
 	for _, s := range c.stores {
 		o.Paths = append(o.Paths, Path{Name: s, Store: s, Node: nodeOf[s]})
 	}
@@ -122,7 +130,7 @@ func (c *Checker) Observed(start time.Time, topo record.Topology) Observed {
 				continue
 			}
 			if e.copies > 0 {
-				o.Arrivals[w.node] = append(o.Arrivals[w.node], Arrival{AtMs: ms(e.first), Path: int32(e.store) - 1, Count: 1})
+				o.Arrivals[w.node] = append(o.Arrivals[w.node], Arrival{AtMs: ms(e.first), Path: int32(e.store) - 1, Count: 1, WriteMs: ms(e.write)})
 				if e.copies > 1 {
 					o.Dups = append(o.Dups, Dup{Node: w.node, SecondMs: ms(e.second), Extra: int64(e.copies - 1)})
 				}
@@ -332,7 +340,7 @@ func Failover(obs Observed, a Analysis) (rows []record.FailoverRow, notes []stri
 					b := int64(-1)
 					k := sort.Search(len(arr), func(i int) bool { return arr[i].AtMs >= *f.HealedMs })
 					for j := k; j < len(arr) && arr[j].AtMs < end; j++ {
-						if target[int(arr[j].Path)] {
+						if target[int(arr[j].Path)] && (!obs.WriteTimes || arr[j].WriteMs >= f.InjectedMs) {
 							b = arr[j].AtMs
 							break
 						}

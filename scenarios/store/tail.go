@@ -134,8 +134,13 @@ func (s skipDone) ReadDir(name string) ([]fs.DirEntry, error) {
 type KafkaTail struct {
 	Topic KafkaTopic
 
-	mu sync.Mutex
-	cl *kgo.Client
+	mu   sync.Mutex
+	cl   *kgo.Client
+	next map[int32]int64 // per partition, the offset after the last record seen
+	// Reread counts records the tail fetched again (the client reset its
+	// position, e.g. after a leader move): the same offset is the same
+	// copy, not a duplicate delivery.
+	Reread int
 }
 
 func (k *KafkaTail) Name() string { return k.Topic.Name() }
@@ -161,7 +166,15 @@ func (k *KafkaTail) Poll(ctx context.Context) ([]Delivery, error) {
 		}
 	})
 	var out []Delivery
+	if k.next == nil {
+		k.next = map[int32]int64{}
+	}
 	fs.EachRecord(func(r *kgo.Record) {
+		if n, ok := k.next[r.Partition]; ok && r.Offset < n {
+			k.Reread++
+			return
+		}
+		k.next[r.Partition] = r.Offset + 1
 		e := event.Event{Body: r.Value}
 		if k.Topic.FlumeFormat {
 			var err error

@@ -11,7 +11,9 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/engine/channel"
 	"github.com/sluicehq/sluice/engine/event"
@@ -305,12 +307,29 @@ func (s Suite) close(t *testing.T) {
 
 // concurrent runs 8 producers and 8 consumers; consumers roll back a third
 // of their takes. Every event must be taken-and-committed exactly once.
+// stallLimit bounds how long the concurrent test waits without any put or
+// take committing before it fails: a channel that stops making progress
+// (a livelock, a drain that never converges) fails with a message instead
+// of hanging until the test binary's timeout.
+const stallLimit = 30 * time.Second
+
 func (s Suite) concurrent(t *testing.T) {
 	const producers, consumers, perProducer, batch = 8, 8, 2000, 20
 	ch := s.start(t, Config{Capacity: 500, TransactionCapacity: batch})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	seen := map[string]int{}
+	var progress atomic.Int64 // unix nanos of the last committed put or take
+	var putN, takeN atomic.Int64
+	progress.Store(time.Now().UnixNano())
+	stalled := func(who string) error {
+		idle := time.Since(time.Unix(0, progress.Load()))
+		if idle < stallLimit {
+			return nil
+		}
+		return fmt.Errorf("%s: no put or take committed for %v: %d of %d events put, %d committed-taken, Len() = %d (livelock or a drain that does not converge)",
+			who, idle.Round(time.Second), putN.Load(), producers*perProducer, takeN.Load(), ch.Len())
+	}
 	var produced sync.WaitGroup
 	errc := make(chan error, producers+consumers)
 	for p := 0; p < producers; p++ {
@@ -333,11 +352,17 @@ func (s Suite) concurrent(t *testing.T) {
 				if err := tx.Commit(); err != nil {
 					tx.Rollback()
 					if errors.Is(err, channel.ErrFull) {
+						if err := stalled("producer " + prefix); err != nil {
+							errc <- err
+							return
+						}
 						continue // back-pressure: retry the same batch
 					}
 					errc <- err
 					return
 				}
+				putN.Add(batch)
+				progress.Store(time.Now().UnixNano())
 				i += batch
 			}
 		}(p)
@@ -370,6 +395,10 @@ func (s Suite) concurrent(t *testing.T) {
 						}
 					default:
 					}
+					if err := stalled("consumer " + strconv.Itoa(c)); err != nil {
+						errc <- err
+						return
+					}
 					continue
 				}
 				if rng.IntN(3) == 0 {
@@ -382,6 +411,8 @@ func (s Suite) concurrent(t *testing.T) {
 					errc <- err
 					return
 				}
+				takeN.Add(int64(len(names)))
+				progress.Store(time.Now().UnixNano())
 				mu.Lock()
 				for _, n := range names {
 					seen[n]++

@@ -172,18 +172,26 @@ type Channel struct {
 	commMs  *metrics.Counter // KafkaCommitTimer
 	rolls   *metrics.Counter // RollbackCount
 
-	pollMu sync.Mutex     // one poll at a time
-	probes sync.WaitGroup // running probe goroutines
+	pollMu sync.Mutex // one poll at a time
+	// commitMu orders offset commits: the offsets are computed and sent
+	// under it, so a commit computed earlier (lower) can never reach the
+	// group after a later (higher) one and move the group's offset back.
+	commitMu sync.Mutex
+	probes   sync.WaitGroup // running probe goroutines
 
 	mu       sync.Mutex
 	cl       *kgo.Client
 	adm      *kadm.Client
 	closed   bool
 	assigned bool                 // the member has had an assignment
+	gen      int                  // last partition generation handed out
 	parts    map[int32]*partState // assigned partitions of the topic
 	queue    []*kgo.Record        // fetched, not taken; per-partition order
 	takers   map[*txn]struct{}    // transactions holding taken records
-	lastLen  int
+	// committed is, per assigned partition, the highest offset this member
+	// committed; commits never go below it.
+	committed map[int32]int64
+	lastLen   int
 
 	// The backlog estimate for capacity (see backlog).
 	lagAt                          time.Time
@@ -192,7 +200,7 @@ type Channel struct {
 
 // partState tracks one assigned partition.
 type partState struct {
-	gen    int   // bumped when the partition is revoked
+	gen    int   // new on every assignment: takes of an earlier one are void
 	next   int64 // offset after the last record fetched; -1 unknown
 	end    int64 // highest end offset known (high watermark, own produce)
 	probed bool  // probe has run for it
@@ -261,6 +269,7 @@ func (c *Channel) Start() error {
 	c.parts = map[int32]*partState{}
 	c.queue = nil
 	c.takers = map[*txn]struct{}{}
+	c.committed = map[int32]int64{}
 	c.assigned = false
 	c.mu.Unlock()
 	cl, err := kgo.NewClient(opts...)
@@ -300,7 +309,8 @@ func (c *Channel) assignedCb(ctx context.Context, cl *kgo.Client, m map[string][
 	var fresh []int32
 	for _, p := range m[c.cfg.Topic] {
 		if _, ok := c.parts[p]; !ok {
-			c.parts[p] = &partState{next: -1}
+			c.gen++
+			c.parts[p] = &partState{next: -1, gen: c.gen}
 			fresh = append(fresh, p)
 		}
 	}
@@ -372,11 +382,15 @@ func (c *Channel) revokedCb(commit bool) func(context.Context, *kgo.Client, map[
 		if len(revoked) == 0 {
 			return
 		}
-		c.mu.Lock()
-		offs := c.committableLocked(revoked)
-		c.mu.Unlock()
-		if commit && len(offs) > 0 {
-			cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{c.cfg.Topic: offs}, nil)
+		if commit {
+			c.commitMu.Lock()
+			c.mu.Lock()
+			offs := c.committableLocked(revoked, nil)
+			c.mu.Unlock()
+			if len(offs) > 0 {
+				cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{c.cfg.Topic: offs}, nil)
+			}
+			c.commitMu.Unlock()
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -384,6 +398,7 @@ func (c *Channel) revokedCb(commit bool) func(context.Context, *kgo.Client, map[
 		for _, p := range revoked {
 			gone[p] = true
 			delete(c.parts, p)
+			delete(c.committed, p)
 		}
 		kept := c.queue[:0]
 		for _, r := range c.queue {
@@ -396,8 +411,11 @@ func (c *Channel) revokedCb(commit bool) func(context.Context, *kgo.Client, map[
 }
 
 // committableLocked returns, for each partition, the offset to commit: the
-// oldest record fetched but not yet committed-taken, or the fetch position.
-func (c *Channel) committableLocked(only []int32) map[int32]kgo.EpochOffset {
+// oldest record fetched but not yet committed-taken (the records of
+// committing, which is being committed, excepted), or the fetch position.
+// Partitions whose offset would not move past what this member committed
+// already are left out, so the group's offset only moves forward.
+func (c *Channel) committableLocked(only []int32, committing *txn) map[int32]kgo.EpochOffset {
 	out := map[int32]kgo.EpochOffset{}
 	low := map[int32]int64{}
 	note := func(r *kgo.Record) {
@@ -409,6 +427,9 @@ func (c *Channel) committableLocked(only []int32) map[int32]kgo.EpochOffset {
 		note(r)
 	}
 	for t := range c.takers {
+		if t == committing {
+			continue
+		}
 		for _, r := range t.takes {
 			note(r)
 		}
@@ -431,6 +452,9 @@ func (c *Channel) committableLocked(only []int32) map[int32]kgo.EpochOffset {
 		at := st.next
 		if o, ok := low[p]; ok && o < at {
 			at = o
+		}
+		if done, ok := c.committed[p]; ok && at <= done {
+			continue
 		}
 		out[p] = kgo.EpochOffset{Epoch: -1, Offset: at}
 	}
@@ -562,7 +586,7 @@ func (t *txn) Take(max int) ([]event.Event, error) {
 		return nil, channel.TxnCapacityError(c.name, "take", c.TransactionCapacity())
 	}
 	start := c.clk.Now()
-	recs, err := c.take(max)
+	recs, err := c.take(t, max)
 	c.getMs.Add(clock.Since(c.clk, start).Milliseconds())
 	if err != nil {
 		return nil, err
@@ -580,7 +604,18 @@ func (t *txn) Take(max int) ([]event.Event, error) {
 		}
 		out = append(out, e)
 	}
-	c.mu.Lock()
+	attempts := int64(len(out))
+	if len(out) < max {
+		attempts++
+	}
+	c.counter.EventTakeAttemptCount.Add(attempts)
+	return out, nil
+}
+
+// holdLocked makes recs part of t's takes, with the generation of their
+// partitions, so commits and revokes account for them.
+func (t *txn) holdLocked(recs []*kgo.Record) {
+	c := t.c
 	if t.gens == nil {
 		t.gens = map[int32]int{}
 	}
@@ -590,16 +625,7 @@ func (t *txn) Take(max int) ([]event.Event, error) {
 		}
 	}
 	t.takes = append(t.takes, recs...)
-	if len(t.takes) > 0 {
-		c.takers[t] = struct{}{}
-	}
-	c.mu.Unlock()
-	attempts := int64(len(out))
-	if len(out) < max {
-		attempts++
-	}
-	c.counter.EventTakeAttemptCount.Add(attempts)
-	return out, nil
+	c.takers[t] = struct{}{}
 }
 
 func (c *Channel) decode(r *kgo.Record) (event.Event, error) {
@@ -609,10 +635,15 @@ func (c *Channel) decode(r *kgo.Record) (event.Event, error) {
 	return flumekafka.DecodeEvent(r.Value)
 }
 
-// take hands out up to max records: first those already fetched, then a
-// non-blocking poll, then, while records are known to be on the way (or
-// the member has not joined yet), polls for up to pollTimeout.
-func (c *Channel) take(max int) ([]*kgo.Record, error) {
+// take hands out up to max records to t: first those already fetched,
+// then a non-blocking poll, then, while records are known to be on the way
+// (or the member has not joined yet), polls for up to pollTimeout.
+//
+// A record leaves the queue and joins t's takes in one step under c.mu, so
+// an offset commit computed meanwhile always sees it (in the queue or held
+// by a taker) and never moves the group's offset past a record that is
+// handed out but not yet committed.
+func (c *Channel) take(t *txn, max int) ([]*kgo.Record, error) {
 	var out []*kgo.Record
 	deadline := c.clk.Now().Add(c.cfg.PollTimeout)
 	for first := true; ; first = false {
@@ -622,8 +653,12 @@ func (c *Channel) take(max int) ([]*kgo.Record, error) {
 			return nil, fmt.Errorf("channel %s: %w", c.name, channel.ErrClosed)
 		}
 		n := min(max-len(out), len(c.queue))
-		out = append(out, c.queue[:n]...)
-		c.queue = c.queue[n:]
+		if n > 0 {
+			got := c.queue[:n]
+			c.queue = c.queue[n:]
+			t.holdLocked(got)
+			out = append(out, got...)
+		}
 		cl := c.cl
 		wait := c.pendingLocked()
 		c.mu.Unlock()
@@ -645,9 +680,15 @@ func (c *Channel) take(max int) ([]*kgo.Record, error) {
 			fs = cl.PollRecords(ctx, max-len(out))
 			cancel()
 		}
+		// Absorbed under pollMu: two polls absorbed in the other order
+		// would queue records out of order and move the partition's fetch
+		// position back, so that records known to exist would never be
+		// fetched again and every take would wait for them (the livelock
+		// of a drain that never converges).
+		err := c.absorb(fs)
 		c.pollMu.Unlock()
-		if err := c.absorb(fs); err != nil {
-			return out, err
+		if err != nil {
+			return nil, err
 		}
 	}
 }
@@ -695,6 +736,9 @@ func (c *Channel) absorb(fs kgo.Fetches) error {
 			st.end = p.HighWatermark
 		}
 		for _, r := range p.Records {
+			if st.next >= 0 && r.Offset < st.next {
+				continue // fetched already
+			}
 			c.queue = append(c.queue, r)
 			st.next = r.Offset + 1
 		}
@@ -800,18 +844,32 @@ func (t *txn) commitPuts(cl *kgo.Client) error {
 
 func (t *txn) commitTakes(cl *kgo.Client) error {
 	c := t.c
+	// Computing and sending under commitMu keeps the group's offset
+	// monotonic: two take commits racing to the broker could otherwise land
+	// in the opposite order and move it back, re-delivering what was
+	// taken, and leave the group's lag (Len) above zero for ever once
+	// nothing is left to commit (a drain that never ends).
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
 	c.mu.Lock()
-	delete(c.takers, t)
 	var parts []int32
 	for p, g := range t.gens {
 		if st, ok := c.parts[p]; ok && st.gen == g {
 			parts = append(parts, p)
 		}
 	}
-	offs := c.committableLocked(parts)
+	// t stays a taker until the commit succeeded: a commit made meanwhile
+	// (a revoke) must not move the offset past its records.
+	offs := c.committableLocked(parts, t)
 	c.mu.Unlock()
 	if len(offs) == 0 {
-		return nil // the partitions moved to another member, which re-delivers
+		// The partitions moved to another member, which re-delivers, or
+		// another transaction's commit already covered these records.
+		c.mu.Lock()
+		delete(c.takers, t)
+		c.takesSince += len(t.takes)
+		c.mu.Unlock()
+		return nil
 	}
 	timeout := c.cfg.CommitTimeout
 	if timeout <= 0 {
@@ -836,17 +894,18 @@ func (t *txn) commitTakes(cl *kgo.Client) error {
 			}
 		})
 	c.commMs.Add(clock.Since(c.clk, start).Milliseconds())
-	if cerr == nil {
-		c.mu.Lock()
-		c.takesSince += len(t.takes)
-		c.mu.Unlock()
-	}
 	if cerr != nil {
-		c.mu.Lock()
-		c.takers[t] = struct{}{}
-		c.mu.Unlock()
 		return fmt.Errorf("channel %s: commit offsets of group %s: %w", c.name, c.cfg.Group, cerr)
 	}
+	c.mu.Lock()
+	delete(c.takers, t)
+	c.takesSince += len(t.takes)
+	for p, o := range offs {
+		if _, ok := c.parts[p]; ok && o.Offset > c.committed[p] {
+			c.committed[p] = o.Offset
+		}
+	}
+	c.mu.Unlock()
 	return nil
 }
 

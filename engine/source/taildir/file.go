@@ -32,6 +32,21 @@ type tailFile struct {
 	// copyOf is the followed file this one is a copy of; it is not read
 	// until that file is truncated or forgotten (see Source.release).
 	copyOf *tailFile
+	// partial: copyOf was chosen while this file was still shorter than
+	// copyOf's position (a copy being written), by comparing the bytes it
+	// had with copyOf's at the same offsets; judged is its size then.
+	partial bool
+	judged  int64
+	// fresh: found while running (or not in the saved positions) and not
+	// read yet. Before its first read it is checked for being a copy of a
+	// followed file that is still being written (see Source.judge).
+	fresh bool
+	// savedCopy is 1 + the index of the saved position this file was
+	// found to copy at start-up (see Source.restore).
+	savedCopy int
+	// head caches the first bytes of the file (up to headSize) while its
+	// fingerprint holds, to tell cheaply which files a new one may copy.
+	head []byte
 
 	h vfs.File // nil while closed
 
@@ -109,6 +124,9 @@ func checkPrint(h vfs.File, size int64, fp uint64, fpLen int64, scratch []byte) 
 	}
 	return fnv64a(h1, buf[fpLen:]), int64(len(buf)), true, nil
 }
+
+// headSize is how many first bytes of a followed file are kept in memory.
+const headSize = 64
 
 // emptyPrint is the fingerprint of no bytes, which every file matches.
 const emptyPrint = fnvOffset

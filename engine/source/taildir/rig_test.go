@@ -29,6 +29,8 @@ type recorder struct {
 	full    bool
 	commits int
 	refused int
+	// onCommit, when set, runs after each accepted commit.
+	onCommit func()
 }
 
 func (r *recorder) Name() string             { return "rec" }
@@ -76,6 +78,9 @@ func (t *recTxn) Commit() error {
 	}
 	t.r.events = append(t.r.events, t.puts...)
 	t.r.commits++
+	if t.r.onCommit != nil {
+		t.r.onCommit()
+	}
 	return nil
 }
 

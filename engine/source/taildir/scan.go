@@ -106,6 +106,9 @@ func (s *Source) scanWith(now time.Time, pending *restoring) {
 				if pending == nil || !pending.adopt(s, f, fi) {
 					s.identify(f)
 					s.startCopy(f, pending)
+					// Not read yet, and maybe a copy still being written:
+					// judged before its first read.
+					f.fresh = f.copyOf == nil && f.savedCopy == 0 && f.pos == 0
 				}
 				if f.h != nil && f.pos >= f.size && !f.line.Discard {
 					// Nothing to read: keep the fingerprint, not the handle
@@ -202,6 +205,7 @@ func (s *Source) findInode(dir string, key fileKey) (string, fs.FileInfo, bool, 
 type restoring struct {
 	ps       []position
 	used     []bool
+	byIndex  map[int]*tailFile // saved index -> the file that resumed at its position
 	byInode  map[uint64][]int
 	skip     bool // skipToEnd applies to files without a position
 	resumed  int
@@ -212,12 +216,27 @@ type restoring struct {
 // belong to, files without one start at 0 (or their end with skipToEnd),
 // and saved files no group names any more are found and read to the end.
 func (s *Source) restore(now time.Time, ld loaded) {
-	r := &restoring{ps: ld.Positions, used: make([]bool, len(ld.Positions)), byInode: map[uint64][]int{},
+	r := &restoring{ps: ld.Positions, used: make([]bool, len(ld.Positions)), byInode: map[uint64][]int{}, byIndex: map[int]*tailFile{},
 		skip: s.cfg.SkipToEnd && !ld.Unreliable}
 	for i, p := range ld.Positions {
 		r.byInode[p.Inode] = append(r.byInode[p.Inode], i)
 	}
 	s.scanWith(now, r)
+	for _, f := range s.order {
+		// A copy of a saved file that resumed where it was: the copy waits
+		// for that file's truncation, as before the stop, rather than be
+		// read beside it.
+		if f.savedCopy == 0 {
+			continue
+		}
+		t := r.byIndex[f.savedCopy-1]
+		f.savedCopy = 0
+		if t != nil && t != f && t.copyOf == nil && t.pos == f.pos && t.pos > 0 {
+			f.copyOf = t
+			s.closeFile(f)
+			s.log.Info("the copy waits for its original's truncation", "file", f.path, "copy of", t.path)
+		}
+	}
 	for i, p := range r.ps {
 		if r.used[i] {
 			continue
@@ -312,6 +331,7 @@ func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) bool {
 		f.fp, f.fpLen = nfp, nlen
 		f.ctx, f.ctxEnd, f.ctxLen = p.Ctx, p.CtxEnd, p.CtxLen
 		r.resumed++
+		r.byIndex[idx] = f
 		if p.File != f.path {
 			s.log.Info("file renamed while stopped; keeping its position", "from", p.File, "to", f.path, "pos", p.Pos)
 			s.x.renamed.Inc()
@@ -356,6 +376,7 @@ func (s *Source) startCopy(f *tailFile, pending *restoring) {
 			f.pos, f.line = t.pos, t.line
 			f.ctx, f.ctxEnd, f.ctxLen = t.ctx, t.ctxEnd, t.ctxLen
 			f.hdrPath = t.hdrPath
+			f.savedCopy = i + 1
 			s.x.copied.Inc()
 			s.log.Info("new file is a copy of a saved file; reading it from the saved position", "file", f.path, "copy of", p.File, "pos", f.pos)
 			return
@@ -368,15 +389,24 @@ func (s *Source) startCopy(f *tailFile, pending *restoring) {
 // that position is now only in them.
 func (s *Source) release(orig *tailFile) {
 	for _, c := range s.order {
-		if c.copyOf != orig {
+		verified := int64(-1)
+		switch {
+		case c == orig:
+			continue
+		case c.copyOf == orig:
+			if c.partial {
+				verified = c.judged
+			}
+		case c.fresh && s.copies(c, orig):
+			// Found but not judged yet (it was empty, or orig comes first
+			// in this pass): a copy all the same.
+			c.fresh = false
+			s.x.copied.Inc()
+		default:
 			continue
 		}
-		c.copyOf = nil
-		c.pos, c.line = orig.pos, orig.line
-		c.ctx, c.ctxEnd, c.ctxLen = orig.ctx, orig.ctxEnd, orig.ctxLen
-		if c.statSize >= 0 && c.pos > c.statSize {
-			c.pos, c.line = c.statSize, lineState{} // orig grew past the copy: nothing of it is missing
-		}
+		c.copyOf, c.partial = nil, false
+		s.resolve(c, orig, verified)
 		c.size, c.mtime = -1, time.Time{}
 		s.dirty, s.urgent = true, true
 		s.log.Info("reading a copy from its original's last position", "file", c.path, "original", orig.path, "pos", c.pos)

@@ -37,6 +37,29 @@
 // when its original is truncated, and what had not been read is read from
 // it; only a generation born and truncated while Sluice was not looking is
 // then out of reach.
+//
+// Exactly once within a run: while Sluice runs, every line is delivered
+// once, through renames, deletes and copytruncate — also when a scan lists
+// a copy while logrotate is still writing it (empty or half written): a
+// file found while running is judged before its first read, and one whose
+// bytes are a followed file's bytes at the same offsets waits as a copy
+// (copies.go). Across a kill, the lines delivered after the last position
+// write (writePosInterval) are delivered again; nothing else is.
+//
+// What copytruncate loses by its nature, and Sluice cannot read:
+//   - lines written to the file between the copy and the truncation: they
+//     are in neither the copy nor the truncated file (logrotate's own
+//     window; a writer that appends during the copy loses them under any
+//     reader);
+//   - with copies named outside the file group, a generation written and
+//     truncated entirely while Sluice was not looking at the file — not
+//     running, or not yet back to that file (a first pass through a large
+//     backlog can take seconds) — when Sluice never saw its first bytes:
+//     nothing identifies its copy (a pattern that matches the copies reads
+//     it);
+//   - not a loss but a duplicate: a copy, named inside the group, of a
+//     file Sluice knew fewer than 16 bytes of is not told from a new file,
+//     and is read again.
 package taildir
 
 import (
@@ -90,6 +113,8 @@ type Source struct {
 	bufOff  int64 // file offset of buf[0]
 	bufLen  int
 	scratch []byte
+	cmpA    []byte // two windows compared by samePrefix
+	cmpB    []byte
 
 	dirty     bool // positions changed since the last write
 	urgent    bool // a file's identity changed: write without waiting
@@ -401,7 +426,7 @@ func (s *Source) closeFile(f *tailFile) {
 // inode now belongs to another file.
 func (s *Source) restart(f *tailFile) {
 	f.pos, f.line = 0, lineState{}
-	f.fp, f.fpLen = emptyPrint, 0
+	f.fp, f.fpLen, f.head = emptyPrint, 0, nil
 	f.ctx, f.ctxEnd, f.ctxLen = 0, 0, 0
 	f.hdrPath = f.path
 	s.dirty = true
@@ -417,6 +442,9 @@ func (s *Source) restart(f *tailFile) {
 // truncation and delivers what it holds. more reports that maxBatchCount
 // stopped it with lines left.
 func (s *Source) service(ctx context.Context, f *tailFile, now time.Time, flush bool) (more bool, err error) {
+	if f.copyOf != nil && f.partial && f.statSize != f.judged && f.statSize >= 0 {
+		s.rejudge(f) // a copy being written has grown
+	}
 	if f.copyOf != nil {
 		return false, nil // a copy waiting for its original's truncation
 	}
@@ -463,6 +491,9 @@ func (s *Source) service(ctx context.Context, f *tailFile, now time.Time, flush 
 		}
 		f.size, f.mtime = size, mtime
 	}
+	if f.fresh && s.judge(f, size) {
+		return false, nil // a copy of a followed file (see copies.go)
+	}
 	if f.pos >= size && !(flush && f.line.Discard) {
 		return false, nil
 	}
@@ -507,8 +538,9 @@ func (s *Source) verify(f *tailFile, size int64, reopened bool) bool {
 	}
 	if n != f.fpLen {
 		s.dirty = true
-		if n == fingerprintSize {
-			// The content's identity is now complete: save it, so that a
+		if n == fingerprintSize || f.fpLen == 0 {
+			// The content's first bytes are known, or its identity is now
+			// complete: save it (before delivering any of it), so that a
 			// copy of it can be found even if Sluice dies soon.
 			s.urgent = true
 		}
@@ -517,6 +549,10 @@ func (s *Source) verify(f *tailFile, size int64, reopened bool) bool {
 	return true
 }
 
+// minCopyPrint is the fewest first bytes by which a copy of a file not read
+// yet is recognised: a log line or so.
+const minCopyPrint = 16
+
 // recoverCopy looks in old's directory for a copy of old's content as it
 // was at old's position — what logrotate's copytruncate leaves before it
 // truncates — and, if there is one, follows it from that position, so the
@@ -524,8 +560,8 @@ func (s *Source) verify(f *tailFile, size int64, reopened bool) bool {
 // recognised by old's first bytes and the bytes before a recent position;
 // a file the groups already follow is left alone.
 func (s *Source) recoverCopy(old *tailFile) {
-	if old.pos == 0 && old.fpLen < fingerprintSize {
-		return // nothing read, and too little known to tell a copy
+	if old.fpLen == 0 || (old.pos == 0 && old.fpLen < minCopyPrint) {
+		return // too little known to tell a copy
 	}
 	dir := filepath.Dir(old.path)
 	entries, err := s.fs.ReadDir(dir)
@@ -602,6 +638,14 @@ func (s *Source) tail(ctx context.Context, f *tailFile, now time.Time, flush boo
 		}
 		s.ctr.EventReceivedCount.Add(int64(len(evs)))
 		s.ctr.AppendBatchReceivedCount.Inc()
+		if s.urgent {
+			// New content's identity (a complete fingerprint, a restart at
+			// 0) is on disk before any of it is delivered: if Sluice is
+			// killed and the file truncated before the next write, the
+			// copy of this content is still recognised after the restart
+			// and its unread lines are not lost.
+			s.maybeSave(now)
+		}
 		if err := s.cp.ProcessBatch(evs); err != nil {
 			s.ctr.ChannelWriteFail.Inc()
 			if errors.Is(err, channel.ErrFull) {
@@ -800,7 +844,10 @@ func (s *Source) maybeSave(now time.Time) {
 func (s *Source) save() error {
 	ps := make([]position, 0, len(s.order))
 	for _, f := range s.order {
-		if f.gone {
+		if f.gone || f.copyOf != nil {
+			// A waiting copy holds nothing the original does not: after a
+			// restart it is recognised again (startCopy, judge), and a
+			// position of its own would have it read twice.
 			continue
 		}
 		s.remember(f)

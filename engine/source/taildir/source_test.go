@@ -1,6 +1,7 @@
 package taildir
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -592,4 +593,171 @@ func TestCopyTruncateWithCopiesInTheGroup(t *testing.T) {
 		r.poll()
 		exactlyOnce(t, r, long("a", 100, 209))
 	})
+}
+
+// A copy is written over time (logrotate copies with read and write
+// calls), so a scan can see it empty or half written. It is still a copy:
+// nothing of it may be delivered again.
+func TestCopyTruncateCopySeenWhileBeingWritten(t *testing.T) {
+	long := func(p string, from, to int) []string {
+		var out []string
+		for _, l := range lines(p, from, to) {
+			out = append(out, l+"-"+strings.Repeat("w", 20))
+		}
+		return out
+	}
+	for _, seen := range []int{0, 1, 500, 1500, 2500} {
+		t.Run(fmt.Sprintf("seen at %d bytes", seen), func(t *testing.T) {
+			r := newRig(t, `app\.log.*`)
+			r.write("/logs/app.log", text(long("a", 100, 199)))
+			r.start()
+			r.poll()
+			data, _ := vfs.ReadFile(r.fs, "/logs/app.log")
+			if seen >= len(data) {
+				t.Fatalf("file is only %d bytes", len(data))
+			}
+			r.write("/logs/app.log.1", string(data[:seen]))
+			r.poll() // the copy is seen while copytruncate writes it
+			r.write("/logs/app.log.1", string(data[seen:]))
+			fh, err := r.fs.OpenFile("/logs/app.log", os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fh.Truncate(0)
+			fh.Close()
+			r.write("/logs/app.log", text(long("b", 100, 102)))
+			r.poll()
+			r.poll()
+			r.clk.Advance(time.Minute) // idle: everything closed and flushed
+			r.poll()
+			r.poll()
+			want := append(long("a", 100, 199), long("b", 100, 102)...)
+			got := r.rec.bodies()
+			count := map[string]int{}
+			for _, g := range got {
+				count[g]++
+			}
+			for _, w := range want {
+				if count[w] != 1 {
+					t.Fatalf("%s delivered %d times; got %d lines for %d wanted", w, count[w], len(got), len(want))
+				}
+			}
+			if len(got) != len(want) {
+				t.Fatalf("delivered %d lines, want %d: %q", len(got), len(want), got)
+			}
+		})
+	}
+}
+
+// Killed right after delivering the first lines of new content (a
+// truncated file's next generation), before the positions were written:
+// that content's fingerprint was written before the delivery, so when the
+// file is truncated again while Sluice is down, its copy is still found
+// and the lines not delivered are read from it.
+func TestKillAfterFirstDeliveryOfNewContentLosesNothing(t *testing.T) {
+	for _, first := range []int{102, 149} { // less than, more than a fingerprint
+		t.Run(fmt.Sprintf("first read b100-b%d", first), func(t *testing.T) { killAfterFirstDelivery(t, first) })
+	}
+}
+
+func killAfterFirstDelivery(t *testing.T, first int) {
+	long := func(p string, from, to int) []string {
+		var out []string
+		for _, l := range lines(p, from, to) {
+			out = append(out, l+"-"+strings.Repeat("k", 20))
+		}
+		return out
+	}
+	r := newRig(t, `app\.log`, func(c *Config) { c.WritePosInterval = time.Hour })
+	faulty := vfs.NewFaulty(r.mem)
+	r.fs = faulty
+	r.write("/logs/app.log", text(long("a", 100, 199)))
+	r.start()
+	r.poll()
+	r.restart() // positions saved
+	r.copyTruncate("/logs/app.log", "/logs/app.copy.1")
+	r.write("/logs/app.log", text(long("b", 100, first)))
+	// The process dies just after the first commit of the new content:
+	// nothing it writes after that reaches the disk.
+	r.rec.onCommit = func() { faulty.Fail(vfs.OpRename, "/state", errors.New("killed"), -1) }
+	r.poll()
+	r.rec.onCommit = nil
+	r.src.lock.Unlock() // kill -9: no Stop
+	faulty.Clear()
+	// While down: more lines, and another copytruncate.
+	r.write("/logs/app.log", text(long("b", first+1, 199)))
+	r.copyTruncate("/logs/app.log", "/logs/app.copy.2")
+	r.write("/logs/app.log", text(long("c", 100, 102)))
+	r.start()
+	r.poll()
+	r.poll()
+	count := map[string]int{}
+	for _, g := range r.rec.bodies() {
+		count[g]++
+	}
+	for _, w := range append(append(long("a", 100, 199), long("b", 100, 199)...), long("c", 100, 102)...) {
+		if count[w] == 0 {
+			t.Fatalf("%s lost", w)
+		}
+	}
+}
+
+// A copy waiting for its original's truncation is not saved with a
+// position of its own: after a restart it waits again, and lines the
+// original delivered before the stop are not read from it a second time.
+func TestWaitingCopyAcrossRestart(t *testing.T) {
+	long := func(p string, from, to int) []string {
+		var out []string
+		for _, l := range lines(p, from, to) {
+			out = append(out, l+"-"+strings.Repeat("r", 20))
+		}
+		return out
+	}
+	r := newRig(t, `app\.log.*`)
+	r.write("/logs/app.log", text(long("a", 100, 199)))
+	r.start()
+	r.poll()
+	r.write("/logs/app.log", text(long("a", 200, 209)))
+	data, _ := vfs.ReadFile(r.fs, "/logs/app.log")
+	r.write("/logs/app.log.1", string(data)) // listed before a200-a209 are read
+	r.poll()
+	r.restart()
+	r.poll()
+	fh, err := r.fs.OpenFile("/logs/app.log", os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.Truncate(0)
+	fh.Close()
+	r.write("/logs/app.log", text(long("b", 100, 102)))
+	r.poll()
+	r.poll()
+	r.expect(append(long("a", 100, 209), long("b", 100, 102)...)...)
+}
+
+// The original was shorter than a fingerprint when last read (a young
+// generation): its complete copy is still recognised, not read from 0.
+func TestCopyOfAShortlyReadFile(t *testing.T) {
+	r := newRig(t, `app\.log.*`)
+	r.write("/logs/app.log", text(lines("a", 100, 109))) // 50 bytes
+	r.start()
+	r.poll()
+	r.write("/logs/app.log", text(lines("a", 110, 399))) // not read before the copy
+	r.copyTruncate("/logs/app.log", "/logs/app.log.1")
+	r.write("/logs/app.log", text(lines("b", 100, 102)))
+	r.poll()
+	r.poll()
+	want := append(lines("a", 100, 399), lines("b", 100, 102)...)
+	count := map[string]int{}
+	for _, g := range r.rec.bodies() {
+		count[g]++
+	}
+	for _, w := range want {
+		if count[w] != 1 {
+			t.Fatalf("%s delivered %d times", w, count[w])
+		}
+	}
+	if n := len(r.rec.bodies()); n != len(want) {
+		t.Fatalf("delivered %d lines, want %d", n, len(want))
+	}
 }

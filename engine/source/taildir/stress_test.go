@@ -456,9 +456,24 @@ func (s *stress) copyTruncate(w *stressWriter) {
 	if w.n%2 == 1 {
 		name = fmt.Sprintf("file%d.copy.%d", w.n, w.gen)
 	}
-	if err := os.WriteFile(filepath.Join(w.dir, name), data, 0o644); err != nil {
+	// The copy is written a piece at a time, as logrotate copies, so that
+	// the agent often lists it empty or half written.
+	cf, err := os.OpenFile(filepath.Join(w.dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
 		t.Error(err)
+		return
 	}
+	for len(data) > 0 {
+		if w.rng.IntN(2) == 0 {
+			time.Sleep(time.Duration(w.rng.IntN(3000)) * time.Microsecond)
+		}
+		n := min(len(data), 1+w.rng.IntN(8192))
+		if _, err := cf.Write(data[:n]); err != nil {
+			t.Error(err)
+		}
+		data = data[n:]
+	}
+	cf.Close()
 	if err := w.f.Truncate(0); err != nil {
 		t.Error(err)
 	}
