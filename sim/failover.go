@@ -43,15 +43,16 @@ func (w *world) initArrivals() {
 
 // first records the first arrival of one of agent wi's events at at through
 // collector c's sink into store s.
-func (a *arrivals) first(wi int, c *node, s *store, at time.Duration) {
+func (a *arrivals) first(wi int, c *node, s *store, at, written time.Duration) {
 	p := int32(c.cidx*a.nstores + s.idx)
-	ms := at.Milliseconds()
+	ms, wms := at.Milliseconds(), written.Milliseconds()
 	l := a.byAgent[wi]
 	if k := len(l); k > 0 && l[k-1].AtMs == ms && l[k-1].Path == p && l[k-1].Count < 1<<30 {
 		l[k-1].Count++
+		l[k-1].WriteMs = max(l[k-1].WriteMs, wms)
 		return
 	}
-	a.byAgent[wi] = append(l, shared.Arrival{AtMs: ms, Path: p, Count: 1})
+	a.byAgent[wi] = append(l, shared.Arrival{AtMs: ms, Path: p, Count: 1, WriteMs: wms})
 }
 
 // again records a further copy of (wi, seq), the shared checker's way:
@@ -78,7 +79,7 @@ func (w *world) sampleSinks(now time.Duration, failures map[string]int64) {
 // summarised target stood for).
 func (w *world) failover(rec *record.Run, members map[string][]string) shared.Analysis {
 	a := &w.arr
-	obs := shared.Observed{Paths: a.paths, Arrivals: make(map[string][]shared.Arrival, len(w.agents)), Dups: a.dup}
+	obs := shared.Observed{Paths: a.paths, Arrivals: make(map[string][]shared.Arrival, len(w.agents)), Dups: a.dup, WriteTimes: true}
 	groups := map[string][]string{}
 	for k, v := range members {
 		groups[k] = v
@@ -94,6 +95,7 @@ func (w *world) failover(rec *record.Run, members map[string][]string) shared.An
 		for _, x := range l {
 			if k := len(out); k > 0 && out[k-1].AtMs == x.AtMs && out[k-1].Path == x.Path {
 				out[k-1].Count += x.Count
+				out[k-1].WriteMs = max(out[k-1].WriteMs, x.WriteMs)
 				continue
 			}
 			out = append(out, x)

@@ -167,6 +167,7 @@ func (w *world) buildFleet() error {
 		n := w.newNode(fmt.Sprintf("agent%04d", i+1), roleAgent, acfg)
 		rate := o.Rate * (1 + o.RateSpread*(2*wrng.Float64()-1))
 		n.writer = &writer{id: i, rate: rate, phase: time.Duration(wrng.Float64() / rate * float64(time.Second)), stop: o.Duration}
+		w.chk.writers[i].total = n.writer.written(o.Duration)
 		w.agents = append(w.agents, n)
 	}
 	for _, n := range append(append([]*node(nil), w.collectors...), w.agents...) {

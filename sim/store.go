@@ -59,7 +59,7 @@ func (s *store) write(via *node, events []event.Event) error {
 		case 0:
 			w.unexpected++
 		case 1:
-			w.arr.first(wi, via, s, at)
+			w.arr.first(wi, via, s, at, wr.writtenAt(seq))
 		default:
 			w.arr.again(wi, seq, w.agents[wi].name, at)
 		}

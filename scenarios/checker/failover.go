@@ -146,6 +146,7 @@ func (c *Checker) Observed(start time.Time, topo record.Topology) Observed {
 		for _, x := range s {
 			if k := len(out); k > 0 && out[k-1].AtMs == x.AtMs && out[k-1].Path == x.Path {
 				out[k-1].Count += x.Count
+				out[k-1].WriteMs = max(out[k-1].WriteMs, x.WriteMs)
 				continue
 			}
 			out = append(out, x)
