@@ -124,6 +124,11 @@ func (a agentConf) text() string {
 		p.set(k+"kafka.topic", channelTopic(a.Name))
 		p.set(k+"kafka.consumer.group.id", a.Name)
 		p.set(k+"kafka.producer.acks", "all")
+		// A request to a broker that went away fails (and is retried by the
+		// source) in seconds, not after Java's two minutes.
+		p.set(k+"kafka.producer.delivery.timeout.ms", 10000)
+		p.set(k+"kafka.producer.request.timeout.ms", 5000)
+		p.set(k+"kafka.consumer.default.api.timeout.ms", 10000)
 		p.set(k+"transactionCapacity", 10000)
 	} else {
 		channelProps(p, "c1", a.Channel, filepath.Join(a.Dir, "channel"))
@@ -229,4 +234,6 @@ func (a agentConf) kafkaSink(p *props) {
 	p.set(k+"kafka.topic", storeTopic)
 	p.set(k+"flumeBatchSize", a.BatchSize)
 	p.set(k+"kafka.producer.acks", "all")
+	p.set(k+"kafka.producer.delivery.timeout.ms", 10000)
+	p.set(k+"kafka.producer.request.timeout.ms", 5000)
 }

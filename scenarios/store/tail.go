@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"path"
 	"strings"
@@ -136,10 +137,12 @@ type KafkaTail struct {
 
 	mu   sync.Mutex
 	cl   *kgo.Client
-	next map[int32]int64 // per partition, the offset after the last record seen
+	seen map[[2]int64]uint64 // (partition, offset) -> hash of the value read there
 	// Reread counts records the tail fetched again (the client reset its
-	// position, e.g. after a leader move): the same offset is the same
-	// copy, not a duplicate delivery.
+	// position, e.g. after a leader move): the same value at the same
+	// offset is the same copy, not a duplicate delivery. A different value
+	// at an offset read before (a broker that truncated and reused it) is
+	// delivered.
 	Reread int
 }
 
@@ -166,15 +169,19 @@ func (k *KafkaTail) Poll(ctx context.Context) ([]Delivery, error) {
 		}
 	})
 	var out []Delivery
-	if k.next == nil {
-		k.next = map[int32]int64{}
+	if k.seen == nil {
+		k.seen = map[[2]int64]uint64{}
 	}
 	fs.EachRecord(func(r *kgo.Record) {
-		if n, ok := k.next[r.Partition]; ok && r.Offset < n {
+		at := [2]int64{int64(r.Partition), r.Offset}
+		h := fnv.New64a()
+		h.Write(r.Value)
+		sum := h.Sum64()
+		if old, ok := k.seen[at]; ok && old == sum {
 			k.Reread++
 			return
 		}
-		k.next[r.Partition] = r.Offset + 1
+		k.seen[at] = sum
 		e := event.Event{Body: r.Value}
 		if k.Topic.FlumeFormat {
 			var err error

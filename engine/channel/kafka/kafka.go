@@ -735,10 +735,11 @@ func (c *Channel) absorb(fs kgo.Fetches) error {
 		if p.HighWatermark > st.end {
 			st.end = p.HighWatermark
 		}
+		// Records come in fetch order (absorbed under pollMu). An offset
+		// below next is not skipped: the client fetches again only after a
+		// reset (a truncated partition, "lost records"), and what it finds
+		// there now is what the partition holds.
 		for _, r := range p.Records {
-			if st.next >= 0 && r.Offset < st.next {
-				continue // fetched already
-			}
 			c.queue = append(c.queue, r)
 			st.next = r.Offset + 1
 		}
