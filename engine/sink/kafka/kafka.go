@@ -140,8 +140,9 @@ type Sink struct {
 	badHdr  *metrics.Counter // events whose partition or timestamp header was ignored
 	badPart atomic.Int64     // set by the partitioner
 
-	mu sync.Mutex
-	cl *kgo.Client
+	mu   sync.Mutex
+	cl   *kgo.Client
+	opts []kgo.Opt
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -189,6 +190,7 @@ func (s *Sink) Start(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.cl = cl
+	s.opts = opts
 	s.mu.Unlock()
 	s.counter.Start()
 	s.counter.ConnectionCreatedCount.Inc()
@@ -247,7 +249,8 @@ func (s *Sink) Process(ctx context.Context) (sink.Status, error) {
 	if err != nil {
 		s.counter.EventWriteFail.Inc()
 		s.rolls.Inc()
-		return sink.Backoff, errors.Join(fmt.Errorf("kafka sink %s: %d events rolled back: %w", s.name, len(events), err), tx.Rollback())
+		err = fmt.Errorf("kafka sink %s: %d events rolled back: %w", s.name, len(events), err)
+		return sink.Backoff, errors.Join(err, tx.Rollback(), s.renew(cl))
 	}
 	if err := tx.Commit(); err != nil {
 		s.rolls.Inc()
@@ -255,6 +258,31 @@ func (s *Sink) Process(ctx context.Context) (sink.Status, error) {
 	}
 	s.counter.EventDrainSuccessCount.Add(int64(len(events)))
 	return sink.Ready, nil
+}
+
+// renew replaces the producer old after a failed batch with a fresh one.
+// franz-go's idempotent producer can keep a partition wedged after records
+// were failed in flight (every later produce to it times out), so the retry
+// starts from a new producer ID and fresh metadata, as Flume's sink gets
+// when a failed producer is rebuilt. Nothing is done when the sink was
+// stopped or old was already replaced.
+func (s *Sink) renew(old *kgo.Client) error {
+	s.mu.Lock()
+	if s.cl != old || old == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	cl, err := kgo.NewClient(s.opts...)
+	if err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("kafka sink %s: new producer: %w", s.name, err)
+	}
+	s.cl = cl
+	s.mu.Unlock()
+	s.counter.ConnectionCreatedCount.Inc()
+	old.Close()
+	s.counter.ConnectionClosedCount.Inc()
+	return nil
 }
 
 func (s *Sink) deliveryTimeout() time.Duration {

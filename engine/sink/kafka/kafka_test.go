@@ -304,9 +304,22 @@ func TestOutageRollsBackThenHeals(t *testing.T) {
 	if v, _ := g.Get("RollbackCount"); v != "2" {
 		t.Errorf("RollbackCount = %s", v)
 	}
+	// Each failed batch replaces the producer: the retry starts afresh.
+	if v, _ := g.Get("ConnectionCreatedCount"); v != "3" {
+		t.Errorf("ConnectionCreatedCount = %s after two failed batches, want 3", v)
+	}
+	if v, _ := g.Get("ConnectionClosedCount"); v != "2" {
+		t.Errorf("ConnectionClosedCount = %s after two failed batches, want 2", v)
+	}
 	f.Remove()
 	drain(t, s, ch)
 	checkAll(t, c.Read(t, "t", false), "e", 120)
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := g.Get("ConnectionClosedCount"); v != "3" {
+		t.Errorf("ConnectionClosedCount = %s after Stop, want 3", v)
+	}
 }
 
 // One partition failing fails the whole batch: the channel keeps all of it
