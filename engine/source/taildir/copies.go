@@ -130,7 +130,22 @@ func (s *Source) originalOf(f *tailFile, fh vfs.File, size int64) (t *tailFile, 
 		head = head[:n]
 	}
 	for _, t := range s.order {
-		if t == f || t.copyOf != nil || t.gone || t.pos == 0 || t.fpLen == 0 {
+		if t == f || t.copyOf != nil || t.gone || t.fpLen == 0 {
+			continue
+		}
+		if t.pos == 0 {
+			// t has not been read yet (found in this pass, or young), and
+			// f, older, is serviced first: f is a copy of t being written
+			// when its bytes are the first bytes of t and t has more. Read
+			// as a new file, f would deliver what t delivers next.
+			if h, done := s.peek(t); h != nil {
+				fi, err := h.Stat()
+				same := err == nil && fi.Size() > size && s.intact(t, h) && s.samePrefix(fh, size, h)
+				done()
+				if same {
+					return t, true
+				}
+			}
 			continue
 		}
 		if haveFP && t.fpLen == fingerprintSize && t.fp != fp {

@@ -597,7 +597,7 @@ func (s *Source) recoverCopy(old *tailFile) {
 		best, bestTime = c, fi.ModTime()
 	}
 	if best == nil {
-		if old.h != nil && old.size > old.pos {
+		if old.h != nil && old.size > old.pos && !s.hasCopy(old) {
 			s.log.Warn("no copy of the truncated file found; its lines not yet read are lost", "file", old.path, "pos", old.pos, "size", old.size)
 		}
 		return
@@ -613,6 +613,18 @@ func (s *Source) recoverCopy(old *tailFile) {
 	s.urgent = true
 	s.x.copied.Inc()
 	s.log.Info("reading the rest of a truncated file from its copy", "file", old.path, "copy", c.path, "pos", c.pos)
+}
+
+// hasCopy reports whether a followed file holds old's content and is read
+// from old's position by release: a copy waiting on old, or one found but
+// not judged yet.
+func (s *Source) hasCopy(old *tailFile) bool {
+	for _, c := range s.order {
+		if c != old && (c.copyOf == old || (c.fresh && s.copies(c, old))) {
+			return true
+		}
+	}
+	return false
 }
 
 // tail delivers f's lines from its position, batch by batch, until a

@@ -761,3 +761,64 @@ func TestCopyOfAShortlyReadFile(t *testing.T) {
 		t.Fatalf("delivered %d lines, want %d", n, len(want))
 	}
 }
+
+// A copy found in the same pass as its original, before any of the
+// original was read (a young generation Sluice had not come to yet), is
+// serviced first (its modification time is older) and must not be taken
+// for a new file: the original's lines would then be delivered from both.
+// Found by the rotation soak: lines of one generation delivered twice by
+// one run, with "no copy of the truncated file found" logged.
+func TestCopyOfAnUnreadOriginal(t *testing.T) {
+	long := func(p string, from, to int) []string {
+		var out []string
+		for _, l := range lines(p, from, to) {
+			out = append(out, l+"-"+strings.Repeat("u", 20))
+		}
+		return out
+	}
+	for _, seen := range []int{20, 500, 1500, -1} { // -1: the whole original
+		t.Run(fmt.Sprintf("copy holds %d bytes", seen), func(t *testing.T) {
+			r := newRig(t, `app\.log.*`)
+			r.start()
+			r.poll()
+			r.write("/logs/app.log", text(long("a", 100, 198)))
+			data, _ := vfs.ReadFile(r.fs, "/logs/app.log")
+			if seen < 0 {
+				seen = len(data)
+			}
+			r.clk.Advance(time.Second)
+			r.write("/logs/app.log.1", string(data[:seen])) // copytruncate at work
+			r.clk.Advance(time.Second)
+			r.write("/logs/app.log", text(long("a", 199, 199))) // the logger writes on
+			r.poll()                                            // both found; the copy is older
+			data, _ = vfs.ReadFile(r.fs, "/logs/app.log")
+			r.write("/logs/app.log.1", string(data[seen:]))
+			fh, err := r.fs.OpenFile("/logs/app.log", os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fh.Truncate(0)
+			fh.Close()
+			r.write("/logs/app.log", text(long("b", 100, 102)))
+			r.poll()
+			r.poll()
+			r.clk.Advance(time.Minute)
+			r.poll()
+			r.poll()
+			want := append(long("a", 100, 199), long("b", 100, 102)...)
+			got := r.rec.bodies()
+			count := map[string]int{}
+			for _, g := range got {
+				count[g]++
+			}
+			for _, w := range want {
+				if count[w] != 1 {
+					t.Fatalf("%s delivered %d times; got %d lines for %d wanted", w, count[w], len(got), len(want))
+				}
+			}
+			if len(got) != len(want) {
+				t.Fatalf("delivered %d lines, want %d", len(got), len(want))
+			}
+		})
+	}
+}

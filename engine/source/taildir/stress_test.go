@@ -129,7 +129,16 @@ type ctWindow struct {
 	At          time.Time
 }
 
+// rotation ends a generation of a writer's file: lines up to Last were
+// written to the generation it ended.
+type rotation struct {
+	Kind string
+	Last int
+	At   time.Time
+}
+
 type stressWriter struct {
+	rots   []rotation
 	n      int
 	dir    string
 	path   string
@@ -321,6 +330,22 @@ func TestRotationStress(t *testing.T) {
 	if os.Getenv("SLUICE_SOAK") == "1" {
 		duration, writers = 5*time.Minute, 6
 	}
+	// Knobs for reproducing: SLUICE_TAILDIR_DURATION (a Go duration) and
+	// SLUICE_TAILDIR_WRITERS.
+	if v := os.Getenv("SLUICE_TAILDIR_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("SLUICE_TAILDIR_DURATION: %v", err)
+		}
+		duration = d
+	}
+	if v := os.Getenv("SLUICE_TAILDIR_WRITERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("SLUICE_TAILDIR_WRITERS=%q: want a positive number", v)
+		}
+		writers = n
+	}
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("SLUICE_TAILDIR_SEED"); v != "" {
 		seed, _ = strconv.ParseUint(v, 10, 64)
@@ -441,6 +466,7 @@ func (s *stress) renameRotate(w *stressWriter) {
 	time.Sleep(time.Duration(5+w.rng.IntN(45)) * time.Millisecond)
 	w.open(t)
 	w.counts["rename"]++
+	w.rots = append(w.rots, rotation{"rename", w.first - 1, time.Now()})
 }
 
 func (s *stress) copyTruncate(w *stressWriter) {
@@ -480,6 +506,11 @@ func (s *stress) copyTruncate(w *stressWriter) {
 	w.ct = append(w.ct, ctWindow{w.first, w.seq, time.Now()})
 	w.first = w.seq + 1
 	w.counts["copytruncate"]++
+	kind := "copytruncate (copy in group)"
+	if w.n%2 == 1 {
+		kind = "copytruncate (copy outside group)"
+	}
+	w.rots = append(w.rots, rotation{kind, w.seq, time.Now()})
 }
 
 // deleteRotate deletes the file while the agent has lines of it unread,
@@ -519,6 +550,7 @@ func (s *stress) deleteRotate(w *stressWriter) bool {
 	time.Sleep(time.Duration(5+w.rng.IntN(45)) * time.Millisecond)
 	w.open(t)
 	w.counts["delete"]++
+	w.rots = append(w.rots, rotation{"delete", w.first - 1, time.Now()})
 	return true
 }
 
@@ -599,6 +631,7 @@ func (s *stress) check(ws []*stressWriter) {
 		total[i] = make([]int, w.seq+1)
 	}
 	withinRunDups := 0
+	var dupRecs []dupRec
 	unexpected := 0
 	for _, p := range outs {
 		data, err := os.ReadFile(p)
@@ -608,11 +641,11 @@ func (s *stress) check(ws []*stressWriter) {
 		if i := bytes.LastIndexByte(data, '\n'); i+1 < len(data) {
 			data = data[:i+1] // a batch torn by the kill was never committed
 		}
-		inRun := make([][]bool, len(ws))
+		inRun := make([][]int, len(ws)) // output line number + 1 of the first delivery
 		for i, w := range ws {
-			inRun[i] = make([]bool, w.seq+1)
+			inRun[i] = make([]int, w.seq+1)
 		}
-		for _, l := range strings.Split(string(data), "\n") {
+		for k, l := range strings.Split(string(data), "\n") {
 			if l == "" {
 				continue
 			}
@@ -621,10 +654,12 @@ func (s *stress) check(ws []*stressWriter) {
 				unexpected++
 				continue
 			}
-			if inRun[n][seq] {
+			if inRun[n][seq] > 0 {
 				withinRunDups++
+				dupRecs = append(dupRecs, dupRec{filepath.Base(p), n, seq, inRun[n][seq] - 1, k})
+			} else {
+				inRun[n][seq] = k + 1
 			}
-			inRun[n][seq] = true
 			total[n][seq]++
 		}
 	}
@@ -692,6 +727,9 @@ func (s *stress) check(ws []*stressWriter) {
 		t.Errorf("%d lines lost, e.g. %v", lost, lostSample)
 	}
 	if withinRunDups > 0 {
+		for _, r := range s.describeDups(ws, dupRecs) {
+			t.Logf("within-run duplicate: %s", r)
+		}
 		t.Errorf("%d lines delivered twice by one agent run: only a kill may cause duplicates", withinRunDups)
 	}
 	if unexpected > 0 {
@@ -700,4 +738,62 @@ func (s *stress) check(ws []*stressWriter) {
 	if s.kills < 2 {
 		t.Errorf("only %d kills happened", s.kills)
 	}
+}
+
+// dupRec is a line one agent run delivered twice: at output lines First
+// and Again of its run's file.
+type dupRec struct {
+	Run          string
+	Writer, Seq  int
+	First, Again int
+}
+
+// generation places line seq of w: the generation it was written to
+// (0-based), its first line, and the rotations that began and ended it
+// (Kind "" when none).
+func generation(w *stressWriter, seq int) (gen, first int, began, ended rotation) {
+	first = 1
+	for i, r := range w.rots {
+		if seq <= r.Last {
+			return i, first, began, r
+		}
+		began, first = r, r.Last+1
+	}
+	return len(w.rots), first, began, rotation{}
+}
+
+// describeDups groups within-run duplicates into ranges of consecutive
+// lines of one file delivered twice by one run, and says where each range
+// sits: generation, byte offsets in it, the rotations around it, and where
+// in the run's output the two deliveries are.
+func (s *stress) describeDups(ws []*stressWriter, recs []dupRec) []string {
+	var out []string
+	flush := func(a, b dupRec) {
+		w := ws[a.Writer]
+		gen, first, began, ended := generation(w, a.Seq)
+		lineLen := len(fmt.Sprintf("file%d-line%08d\n", w.n, 0))
+		off := func(seq int) int { return (seq - first) * lineLen }
+		rot := func(r rotation) string {
+			if r.Kind == "" {
+				return "none"
+			}
+			return fmt.Sprintf("%s after line %d at %s (%s)", r.Kind, r.Last, r.At.Format("15:04:05.000"), s.when(r.At))
+		}
+		out = append(out, fmt.Sprintf("%s file%d lines %d-%d (%d): generation %d (lines %d-), bytes %d-%d of it; began by %s; ended by %s; delivered at output lines %d-%d and again at %d-%d",
+			a.Run, w.n, a.Seq, b.Seq, b.Seq-a.Seq+1, gen, first, off(a.Seq), off(b.Seq)+lineLen, rot(began), rot(ended),
+			a.First+1, b.First+1, a.Again+1, b.Again+1))
+	}
+	for i := 0; i < len(recs) && len(out) < 30; {
+		j := i
+		for j+1 < len(recs) && recs[j+1].Run == recs[i].Run && recs[j+1].Writer == recs[i].Writer &&
+			recs[j+1].Seq == recs[j].Seq+1 && recs[j+1].Again == recs[j].Again+1 {
+			j++
+		}
+		flush(recs[i], recs[j])
+		i = j + 1
+	}
+	if len(out) == 30 {
+		out = append(out, "(more left out)")
+	}
+	return out
 }
