@@ -250,36 +250,24 @@ type pendingClose struct {
 
 // Process writes one batch.
 func (s *Sink) Process(ctx context.Context) (sink.Status, error) {
-	tx, err := s.ch.Begin()
-	if err != nil {
-		s.counter.ChannelReadFail.Inc()
-		return sink.Backoff, fmt.Errorf("hdfs sink %s: %w", s.name, err)
-	}
-	events, err := tx.Take(s.cfg.BatchSize)
-	if err != nil {
-		s.counter.ChannelReadFail.Inc()
-		return sink.Backoff, errors.Join(fmt.Errorf("hdfs sink %s: take: %w", s.name, err), tx.Rollback())
-	}
-	s.counter.Batch(len(events), s.cfg.BatchSize)
-	if len(events) == 0 {
-		return sink.Backoff, tx.Commit()
-	}
-	s.counter.EventDrainAttemptCount.Add(int64(len(events)))
-	s.mu.Lock()
-	touched, err := s.write(events)
-	if err != nil {
-		for _, b := range touched {
-			s.abandon(b)
+	var touched []*bucket
+	st, err := sink.Deliver(s.ch, s.cfg.BatchSize, s.counter, func(events []event.Event) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var err error
+		touched, err = s.write(events)
+		if err != nil {
+			for _, b := range touched {
+				s.abandon(b)
+			}
+			touched = nil
+			return fmt.Errorf("hdfs sink %s: %d events rolled back: %w", s.name, len(events), err)
 		}
-		s.mu.Unlock()
-		s.counter.EventWriteFail.Inc()
-		return sink.Backoff, errors.Join(fmt.Errorf("hdfs sink %s: %d events rolled back: %w", s.name, len(events), err), tx.Rollback())
+		return nil
+	})
+	if st != sink.Ready {
+		return st, err
 	}
-	s.mu.Unlock()
-	if err := tx.Commit(); err != nil {
-		return sink.Backoff, errors.Join(fmt.Errorf("hdfs sink %s: commit after a durable write (the batch will be written again): %w", s.name, err), tx.Rollback())
-	}
-	s.counter.EventDrainSuccessCount.Add(int64(len(events)))
 	// A file that reached its size or count closes now rather than when
 	// the next event arrives (Flume's moment); the content is the same.
 	s.mu.Lock()

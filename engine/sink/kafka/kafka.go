@@ -223,41 +223,22 @@ func (s *Sink) Process(ctx context.Context) (sink.Status, error) {
 	if cl == nil {
 		return sink.Backoff, fmt.Errorf("kafka sink %s: not started", s.name)
 	}
-	tx, err := s.ch.Begin()
-	if err != nil {
-		s.counter.ChannelReadFail.Inc()
-		return sink.Backoff, fmt.Errorf("kafka sink %s: %w", s.name, err)
-	}
-	events, err := tx.Take(s.cfg.BatchSize)
-	if err != nil {
-		s.counter.ChannelReadFail.Inc()
-		return sink.Backoff, errors.Join(fmt.Errorf("kafka sink %s: take: %w", s.name, err), tx.Rollback())
-	}
-	s.counter.Batch(len(events), s.cfg.BatchSize)
-	if len(events) == 0 {
-		return sink.Backoff, tx.Commit()
-	}
-	s.counter.EventDrainAttemptCount.Add(int64(len(events)))
-	records, err := s.records(events)
-	if err == nil {
-		start := s.clk.Now()
-		pctx, cancel := context.WithTimeout(ctx, s.deliveryTimeout())
-		err = produce(pctx, cl, records)
-		cancel()
-		s.sendMs.Add(clock.Since(s.clk, start).Milliseconds())
-	}
-	if err != nil {
-		s.counter.EventWriteFail.Inc()
+	return sink.Deliver(s.ch, s.cfg.BatchSize, s.counter, func(events []event.Event) error {
+		records, err := s.records(events)
+		if err == nil {
+			start := s.clk.Now()
+			pctx, cancel := context.WithTimeout(ctx, s.deliveryTimeout())
+			err = produce(pctx, cl, records)
+			cancel()
+			s.sendMs.Add(clock.Since(s.clk, start).Milliseconds())
+		}
+		if err == nil {
+			return nil
+		}
 		s.rolls.Inc()
 		err = fmt.Errorf("kafka sink %s: %d events rolled back: %w", s.name, len(events), err)
-		return sink.Backoff, errors.Join(err, tx.Rollback(), s.renew(cl))
-	}
-	if err := tx.Commit(); err != nil {
-		s.rolls.Inc()
-		return sink.Backoff, errors.Join(fmt.Errorf("kafka sink %s: commit after delivery (the batch will be sent again): %w", s.name, err), tx.Rollback())
-	}
-	s.counter.EventDrainSuccessCount.Add(int64(len(events)))
-	return sink.Ready, nil
+		return errors.Join(err, s.renew(cl))
+	})
 }
 
 // renew replaces the producer old after a failed batch with a fresh one.
