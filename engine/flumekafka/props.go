@@ -317,3 +317,9 @@ func ConsumerOpts(r *config.Reader, prefix string, m map[string]string, defaultR
 	p.rest()
 	return opts
 }
+
+// Deprecated notes a deprecated key of Flume's Kafka components that
+// Sluice still reads, and the key that replaces it.
+func Deprecated(r *config.Reader, old, cur string) {
+	r.Notef(config.Note, old, "deprecated-key", "use "+cur, "%s is deprecated in Flume; use %s", old, cur)
+}

@@ -74,7 +74,7 @@ func ParseConfig(r *config.Reader) (Config, error) {
 	if servers == "" {
 		if v, ok := r.Raw("brokerList"); ok {
 			servers = v
-			deprecated(r, "brokerList", "kafka.bootstrap.servers")
+			flumekafka.Deprecated(r, "brokerList", "kafka.bootstrap.servers")
 		} else {
 			r.Required("kafka.bootstrap.servers", "host:port list of Kafka brokers")
 		}
@@ -84,7 +84,7 @@ func ParseConfig(r *config.Reader) (Config, error) {
 	if c.Topic == "" {
 		if v, ok := r.Raw("topic"); ok {
 			c.Topic = v
-			deprecated(r, "topic", "kafka.topic")
+			flumekafka.Deprecated(r, "topic", "kafka.topic")
 		} else {
 			c.Topic = "flume-channel"
 		}
@@ -95,13 +95,13 @@ func ParseConfig(r *config.Reader) (Config, error) {
 	if c.Group == "" {
 		if v, ok := r.Raw("groupId"); ok {
 			c.Group = v
-			deprecated(r, "groupId", "kafka.consumer.group.id")
+			flumekafka.Deprecated(r, "groupId", "kafka.consumer.group.id")
 		} else {
 			c.Group = "flume"
 		}
 	}
 	if v, ok := r.Raw("readSmallestOffset"); ok {
-		deprecated(r, "readSmallestOffset", "kafka.consumer.auto.offset.reset")
+		flumekafka.Deprecated(r, "readSmallestOffset", "kafka.consumer.auto.offset.reset")
 		if _, set := cons["auto.offset.reset"]; !set {
 			if strings.EqualFold(strings.TrimSpace(v), "true") {
 				cons["auto.offset.reset"] = "earliest"
@@ -154,10 +154,6 @@ func ParseConfig(r *config.Reader) (Config, error) {
 		r.Errorf("transactionCapacity", "%d is greater than capacity %d", c.TransactionCapacity, c.Capacity)
 	}
 	return c, r.Err()
-}
-
-func deprecated(r *config.Reader, old, cur string) {
-	r.Notef(config.Note, old, "deprecated-key", "use "+cur, "%s is deprecated in Flume; use %s", old, cur)
 }
 
 // Channel is a Kafka channel.

@@ -62,7 +62,7 @@ func ParseConfig(r *config.Reader) (Config, error) {
 	if servers == "" {
 		if v, ok := r.Raw("brokerList"); ok {
 			servers = v
-			deprecated(r, "brokerList", "kafka.bootstrap.servers")
+			flumekafka.Deprecated(r, "brokerList", "kafka.bootstrap.servers")
 		}
 	}
 	if servers == "" {
@@ -73,7 +73,7 @@ func ParseConfig(r *config.Reader) (Config, error) {
 	if c.Topic == "" {
 		if v, ok := r.Raw("topic"); ok {
 			c.Topic = v
-			deprecated(r, "topic", "kafka.topic")
+			flumekafka.Deprecated(r, "topic", "kafka.topic")
 		} else {
 			c.Topic = "default-flume-topic"
 		}
@@ -85,7 +85,7 @@ func ParseConfig(r *config.Reader) (Config, error) {
 	if c.BatchSize == 0 {
 		if r.Has("batchSize") {
 			c.BatchSize = r.Int("batchSize", 100)
-			deprecated(r, "batchSize", "flumeBatchSize")
+			flumekafka.Deprecated(r, "batchSize", "flumeBatchSize")
 		} else {
 			c.BatchSize = 100
 		}
@@ -109,7 +109,7 @@ func ParseConfig(r *config.Reader) (Config, error) {
 	prod := r.Prefix("kafka.producer.")
 	def := flumekafka.AcksLeader // Flume's KafkaSink default
 	if v, ok := r.Raw("requiredAcks"); ok {
-		deprecated(r, "requiredAcks", "kafka.producer.acks")
+		flumekafka.Deprecated(r, "requiredAcks", "kafka.producer.acks")
 		if _, set := prod["acks"]; !set {
 			prod["acks"] = v
 		}
@@ -120,10 +120,6 @@ func ParseConfig(r *config.Reader) (Config, error) {
 			"acks=%s: Kafka acknowledges a batch before every in-sync replica has it, so a leader failure can lose records this sink already committed as delivered (Flume's default is 1)", c.Producer.Acks)
 	}
 	return c, r.Err()
-}
-
-func deprecated(r *config.Reader, old, cur string) {
-	r.Notef(config.Note, old, "deprecated-key", "use "+cur, "%s is deprecated in Flume; use %s", old, cur)
 }
 
 // Sink is a Kafka sink.

@@ -71,7 +71,7 @@ func ParseConfig(r *config.Reader) (Config, error) {
 	}
 	if v, ok := r.Raw("topic"); ok && len(c.Topics) == 0 && c.TopicRegex == "" {
 		c.Topics = []string{strings.TrimSpace(v)}
-		r.Notef(config.Note, "topic", "deprecated-key", "use kafka.topics", "topic is deprecated in Flume; use kafka.topics")
+		flumekafka.Deprecated(r, "topic", "kafka.topics")
 	}
 	if len(c.Topics) == 0 && c.TopicRegex == "" {
 		r.Required("kafka.topics", "comma-separated topics to read, or kafka.topics.regex")
@@ -82,7 +82,7 @@ func ParseConfig(r *config.Reader) (Config, error) {
 	if c.Group == "" {
 		if v, ok := r.Raw("groupId"); ok {
 			c.Group = v
-			r.Notef(config.Note, "groupId", "deprecated-key", "use kafka.consumer.group.id", "groupId is deprecated in Flume; use kafka.consumer.group.id")
+			flumekafka.Deprecated(r, "groupId", "kafka.consumer.group.id")
 		} else {
 			c.Group = "flume"
 		}
