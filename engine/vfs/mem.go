@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,8 +22,12 @@ type MemStat struct{ Dev, Ino uint64 }
 
 // Mem is an in-memory file system with a crash model, for tests and the
 // simulator. Each file keeps two images: what the process sees, and what is
-// durable (as of its last Sync). Each directory likewise keeps its current
-// entries and its durable entries (as of its last SyncDir; MkdirAll is
+// durable (as of its last Sync). Both are lists of sectors that share every
+// sector not written since the last Sync (a write copies a shared sector
+// first), and a sector never written with anything but zeros takes no
+// memory, so a file costs about what it holds once: a log padded with zeros
+// to its sync boundaries costs what it logged. Each directory likewise keeps
+// its current entries and its durable entries (as of its last SyncDir; MkdirAll is
 // durable at once). Crash reverts everything to the durable images, keeping
 // at random a whole-sector prefix of each file's unsynced writes with the last
 // kept sector possibly torn, the way FoundationDB's AsyncFileNonDurable and
@@ -46,8 +51,14 @@ type memNode struct {
 	mode    fs.FileMode
 	modTime time.Time
 
-	data      []byte
-	durable   []byte
+	// A file's bytes: size bytes in sectors of SectorSize, nil for zeros;
+	// the bytes of the last sector past size are zero. dsize and dsecs are
+	// the durable image; dsecs has its own array but shares the sectors
+	// that were not written since the last Sync (the same pointer in both).
+	size      int
+	secs      []*sector
+	dsize     int
+	dsecs     []*sector
 	dirtyFrom int // lowest offset changed since the last Sync; -1 when clean
 
 	entries        map[string]*memNode
@@ -161,9 +172,9 @@ func (m *Mem) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 	case n.dir && flag&(os.O_WRONLY|os.O_RDWR) != 0:
 		return nil, syscallErr("open", name, fmt.Errorf("is a directory"))
 	}
-	if flag&os.O_TRUNC != 0 && !n.dir && len(n.data) > 0 {
-		m.used -= int64(len(n.data))
-		n.data = n.data[:0]
+	if flag&os.O_TRUNC != 0 && !n.dir && n.size > 0 {
+		m.used -= int64(n.size)
+		n.resize(0)
 		n.markDirty(0)
 		n.modTime = m.now()
 	}
@@ -187,7 +198,7 @@ func (m *Mem) Stat(name string) (fs.FileInfo, error) {
 }
 
 func (n *memNode) info(name string) fs.FileInfo {
-	return memInfo{name: name, size: int64(len(n.data)), mode: n.mode, mod: n.modTime, sys: &MemStat{Dev: 1, Ino: n.ino}}
+	return memInfo{name: name, size: int64(n.size), mode: n.mode, mod: n.modTime, sys: &MemStat{Dev: 1, Ino: n.ino}}
 }
 
 func (m *Mem) Rename(oldpath, newpath string) error {
@@ -209,7 +220,7 @@ func (m *Mem) Rename(oldpath, newpath string) error {
 		if old.dir {
 			return syscallErr("rename", newpath, fs.ErrExist)
 		}
-		m.used -= int64(len(old.data))
+		m.used -= int64(old.size)
 	}
 	delete(od.entries, ob)
 	nd.entries[nb] = n
@@ -233,7 +244,7 @@ func (m *Mem) Remove(name string) error {
 	}
 	delete(dir.entries, base)
 	dir.modTime = m.now()
-	m.used -= int64(len(n.data))
+	m.used -= int64(n.size)
 	return nil
 }
 
@@ -366,34 +377,120 @@ func (m *Mem) Crash(rng *rand.Rand) {
 	walk(m.root)
 	m.used = 0
 	for n := range seen {
-		m.used += int64(len(n.data))
+		m.used += int64(n.size)
 	}
 }
 
 func (n *memNode) crashFile(rng *rand.Rand) {
-	img := append([]byte(nil), n.durable...)
-	if n.dirtyFrom >= 0 && rng != nil && n.dirtyFrom < len(n.data) {
-		unsynced := n.data[n.dirtyFrom:]
-		sectors := (len(unsynced) + SectorSize - 1) / SectorSize
+	from, end := 0, 0 // the unsynced bytes that reached the disk
+	if n.dirtyFrom >= 0 && rng != nil && n.dirtyFrom < n.size {
+		unsynced := n.size - n.dirtyFrom
+		sectors := (unsynced + SectorSize - 1) / SectorSize
 		keep := rng.IntN(sectors+1) * SectorSize
-		if keep > len(unsynced) {
-			keep = len(unsynced)
+		if keep > unsynced {
+			keep = unsynced
 		}
 		if keep > 0 && rng.IntN(2) == 0 {
 			// Tear the last kept sector: only a prefix of it reached the platter.
 			last := (keep - 1) / SectorSize * SectorSize
 			keep = last + rng.IntN(keep-last+1)
 		}
-		end := n.dirtyFrom + keep
-		if end > len(img) {
-			img = append(img, make([]byte, end-len(img))...)
-		}
-		copy(img[n.dirtyFrom:end], n.data[n.dirtyFrom:end])
+		from, end = n.dirtyFrom, n.dirtyFrom+keep
 	}
-	n.data = img
-	n.durable = append([]byte(nil), img...)
+	var kept []byte
+	if end > from {
+		kept = make([]byte, end-from)
+		n.readAt(kept, from)
+	}
+	clear(n.secs)
+	n.secs = append([]*sector(nil), n.dsecs...)
+	n.size = n.dsize
+	if end > n.size {
+		n.resize(end) // unsynced writes past the durable end leave zeros up to them
+	}
+	n.writeAt(kept, from)
+	n.dsecs = append([]*sector(nil), n.secs...)
+	n.dsize = n.size
 	n.dirtyFrom = -1
 }
+
+// sector is SectorSize bytes of a file.
+type sector [SectorSize]byte
+
+// resize makes the file size bytes long: new bytes are zeros (nil sectors),
+// and the bytes cut off a kept sector are zeroed.
+func (n *memNode) resize(size int) {
+	want := (size + SectorSize - 1) / SectorSize
+	if size > n.size {
+		for len(n.secs) < want {
+			n.secs = append(n.secs, nil)
+		}
+		n.size = size
+		return
+	}
+	clear(n.secs[want:])
+	n.secs = n.secs[:want]
+	n.size = size
+	if o := size % SectorSize; o != 0 {
+		if s := n.writable(want-1, false); s != nil {
+			clear(s[o:])
+		}
+	}
+}
+
+// writable returns sector i ready to be written: a copy if the durable
+// image shares it, a new one if it is nil unless zeros (all that is to be
+// written) leave it nil.
+func (n *memNode) writable(i int, zeros bool) *sector {
+	s := n.secs[i]
+	switch {
+	case s == nil && zeros:
+		return nil
+	case s == nil:
+		s = new(sector)
+	case i < len(n.dsecs) && n.dsecs[i] == s:
+		c := *s
+		s = &c
+	default:
+		return s
+	}
+	n.secs[i] = s
+	return s
+}
+
+// writeAt writes p at off, growing the file as needed.
+func (n *memNode) writeAt(p []byte, off int) {
+	if end := off + len(p); end > n.size {
+		n.resize(end)
+	}
+	for len(p) > 0 {
+		i, o := off/SectorSize, off%SectorSize
+		k := min(SectorSize-o, len(p))
+		if s := n.writable(i, allZero(p[:k])); s != nil {
+			copy(s[o:], p[:k])
+		}
+		p, off = p[k:], off+k
+	}
+}
+
+// readAt reads from off into p, which must fit in the file.
+func (n *memNode) readAt(p []byte, off int) {
+	for len(p) > 0 {
+		i, o := off/SectorSize, off%SectorSize
+		k := min(SectorSize-o, len(p))
+		if s := n.secs[i]; s != nil {
+			copy(p[:k], s[o:])
+		} else {
+			clear(p[:k])
+		}
+		p, off = p[k:], off+k
+	}
+}
+
+var zeroSector sector
+
+// allZero reports whether p, at most a sector long, is all zeros.
+func allZero(p []byte) bool { return bytes.Equal(p, zeroSector[:len(p)]) }
 
 type memFile struct {
 	m      *Mem
@@ -445,13 +542,15 @@ func (f *memFile) readAtLocked(p []byte, off int64) (int, error) {
 	if f.flag&os.O_WRONLY != 0 {
 		return 0, syscallErr("read", f.name, fs.ErrPermission)
 	}
-	if off >= int64(len(f.n.data)) {
+	if off >= int64(f.n.size) {
 		if len(p) == 0 {
 			return 0, nil
 		}
 		return 0, io.EOF
 	}
-	return copy(p, f.n.data[off:]), nil
+	k := min(len(p), f.n.size-int(off))
+	f.n.readAt(p[:k], int(off))
+	return k, nil
 }
 
 func (f *memFile) Write(p []byte) (int, error) {
@@ -461,7 +560,7 @@ func (f *memFile) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	if f.flag&os.O_APPEND != 0 {
-		f.pos = int64(len(f.n.data))
+		f.pos = int64(f.n.size)
 	}
 	n, err := f.writeAtLocked(p, f.pos)
 	f.pos += int64(n)
@@ -482,7 +581,7 @@ func (f *memFile) writeAtLocked(p []byte, off int64) (int, error) {
 		return 0, syscallErr("write", f.name, fs.ErrPermission)
 	}
 	end := off + int64(len(p))
-	grow := end - int64(len(f.n.data))
+	grow := end - int64(f.n.size)
 	written := len(p)
 	if grow > 0 && f.m.capacity > 0 && f.m.used+grow > f.m.capacity {
 		// A full disk accepts what fits, then fails, as write(2) does.
@@ -490,19 +589,19 @@ func (f *memFile) writeAtLocked(p []byte, off int64) (int, error) {
 		if room < 0 {
 			room = 0
 		}
-		written = int(int64(len(f.n.data)) - off + room)
+		written = int(int64(f.n.size) - off + room)
 		if written < 0 {
 			written = 0
 		}
 		end = off + int64(written)
-		grow = end - int64(len(f.n.data))
+		grow = end - int64(f.n.size)
 	}
 	if grow > 0 {
-		f.n.data = append(f.n.data, make([]byte, grow)...)
+		f.n.resize(int(end))
 		f.m.used += grow
 	}
-	copy(f.n.data[off:end], p[:written])
 	if written > 0 {
+		f.n.writeAt(p[:written], int(off))
 		f.n.markDirty(int(off))
 		f.n.modTime = f.m.now()
 	}
@@ -523,7 +622,7 @@ func (f *memFile) Seek(offset int64, whence int) (int64, error) {
 	case io.SeekCurrent:
 		offset += f.pos
 	case io.SeekEnd:
-		offset += int64(len(f.n.data))
+		offset += int64(f.n.size)
 	}
 	if offset < 0 {
 		return 0, syscallErr("seek", f.name, fs.ErrInvalid)
@@ -552,16 +651,15 @@ func (f *memFile) Sync() error {
 	if n.dirtyFrom < 0 {
 		return nil
 	}
-	from := n.dirtyFrom
-	if from > len(n.durable) {
-		from = len(n.durable)
+	// The sectors before the first one changed are the same in both images,
+	// so a sync costs what changed, not the whole file.
+	from := min(n.dirtyFrom, n.dsize, n.size) / SectorSize
+	old := n.dsecs
+	n.dsecs = append(n.dsecs[:from], n.secs[from:]...)
+	if len(n.dsecs) < len(old) {
+		clear(old[len(n.dsecs):]) // release the sectors cut off
 	}
-	if from > len(n.data) {
-		from = len(n.data)
-	}
-	// durable never shares its array with data (Crash copies), so it can
-	// grow in place: a sync costs what changed, not the whole file.
-	n.durable = append(n.durable[:from], n.data[from:]...)
+	n.dsize = n.size
 	n.dirtyFrom = -1
 	return nil
 }
@@ -584,17 +682,16 @@ func (f *memFile) Truncate(size int64) error {
 	if size < 0 {
 		return syscallErr("truncate", f.name, fs.ErrInvalid)
 	}
-	cur := int64(len(f.n.data))
+	cur := int64(f.n.size)
 	if size > cur {
 		if f.m.capacity > 0 && f.m.used+size-cur > f.m.capacity {
 			return syscallErr("truncate", f.name, ErrNoSpace)
 		}
-		f.n.data = append(f.n.data, make([]byte, size-cur)...)
 		f.n.markDirty(int(cur))
 	} else {
-		f.n.data = f.n.data[:size]
 		f.n.markDirty(int(size))
 	}
+	f.n.resize(int(size))
 	f.m.used += size - cur
 	f.n.modTime = f.m.now()
 	return nil

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/sluicehq/sluice/engine/channel"
 	"github.com/sluicehq/sluice/engine/clock"
@@ -301,12 +302,56 @@ func (c *Channel) Begin() (channel.Transaction, error) {
 type txn struct {
 	c     *Channel
 	id    uint64
+	bufs  *txnBufs // pooled, taken at the first need
 	puts  []event.Event
 	takes []ptr // under c.mu: checkpoints read them
 	done  bool
 	// Set by Commit for the writer's apply.
 	firstESN uint64
 	ext      []extent
+}
+
+// txnBufs are a transaction's working buffers: its puts, its encoded
+// record, the extents and sizes of its events. None outlives the
+// transaction (the writer copies the record into the log), so one pool for
+// every channel serves them warm instead of allocating them per commit.
+type txnBufs struct {
+	puts  []event.Event
+	rec   []byte
+	ext   []extent
+	sizes []int
+	runs  []run
+	pend  pending // the record handed to the writer, done when submit returns
+}
+
+var bufPool = sync.Pool{New: func() any { return new(txnBufs) }}
+
+// maxPooledRecord bounds the record buffers kept.
+const maxPooledRecord = 1 << 20
+
+func (t *txn) buffers() *txnBufs {
+	if t.bufs == nil {
+		t.bufs = bufPool.Get().(*txnBufs)
+	}
+	return t.bufs
+}
+
+// release returns the buffers to the pool, holding no event.
+func (t *txn) release() {
+	b := t.bufs
+	if b == nil {
+		return
+	}
+	t.bufs = nil
+	if cap(t.puts) > 0 {
+		clear(t.puts)
+		b.puts = t.puts[:0]
+	}
+	if cap(b.rec) > maxPooledRecord {
+		b.rec = nil
+	}
+	b.pend = pending{}
+	bufPool.Put(b)
 }
 
 func (t *txn) Put(events []event.Event) error {
@@ -317,6 +362,9 @@ func (t *txn) Put(events []event.Event) error {
 	c.counter.EventPutAttemptCount.Add(int64(len(events)))
 	if len(t.puts)+len(events) > c.cfg.TransactionCapacity {
 		return channel.TxnCapacityError(c.name, "put", c.cfg.TransactionCapacity)
+	}
+	if t.puts == nil && len(events) > 0 {
+		t.puts = t.buffers().puts[:0]
 	}
 	t.puts = append(t.puts, events...)
 	return nil
@@ -344,6 +392,9 @@ func (t *txn) Take(max int) ([]event.Event, error) {
 	}
 	n := min(max, c.q.len())
 	start := len(t.takes)
+	if t.takes == nil && n > 0 {
+		t.takes = make([]ptr, 0, n)
+	}
 	for i := 0; i < n; i++ {
 		t.takes = append(t.takes, c.q.popFront())
 	}
@@ -424,7 +475,9 @@ func (t *txn) Commit() error {
 			return err
 		}
 	}
-	sizes := make([]int, nPuts)
+	bufs := t.buffers()
+	sizes := slices.Grow(bufs.sizes[:0], nPuts)[:nPuts]
+	bufs.sizes = sizes
 	total := 0
 	for i, e := range t.puts {
 		sizes[i] = eventSize(e)
@@ -439,15 +492,17 @@ func (t *txn) Commit() error {
 		t.firstESN = c.nextESN.Add(uint64(nPuts)) - uint64(nPuts)
 	}
 	w.arrive()
-	runs := takeRuns(t.takes, nil)
-	rec, ext, err := encodeCommit(runs, t.puts, t.firstESN, sizes, t.ext[:0])
+	runs := takeRuns(t.takes, bufs.runs[:0])
+	bufs.runs = runs
+	rec, ext, err := encodeCommit(runs, t.puts, t.firstESN, sizes, bufs.ext[:0], bufs.rec)
 	if err != nil {
 		w.depart()
 		c.unreserve(nPuts)
 		return fmt.Errorf("channel %s: commit: %w", c.name, err)
 	}
-	t.ext = ext
-	p := &pending{rec: rec, crc: crc(rec[frameHeaderSize:]), txn: t}
+	t.ext, bufs.ext, bufs.rec = ext, ext, rec
+	bufs.pend = pending{rec: rec, crc: crc(rec[frameHeaderSize:]), txn: t}
+	p := &bufs.pend
 	if err := w.submit(p, true); err != nil {
 		c.unreserve(nPuts)
 		if nPuts > 0 {
@@ -470,6 +525,7 @@ func (t *txn) Commit() error {
 
 func (t *txn) finish() {
 	t.done = true
+	t.release()
 	t.puts, t.ext = nil, nil
 	t.takes = nil // the writer removed t from takers when it applied the commit
 }
@@ -492,6 +548,7 @@ func (t *txn) Rollback() error {
 	t.takes = nil
 	c.mu.Unlock()
 	t.done = true
+	t.release()
 	t.puts, t.ext = nil, nil
 	return nil
 }
@@ -513,7 +570,10 @@ func (c *Channel) checkSpace(w *writer, need int) error {
 
 // reserve holds room for t's puts, waiting up to keep-alive on the clock.
 func (c *Channel) reserve(t *txn) error {
-	deadline := c.clk.Now().Add(c.cfg.KeepAlive)
+	// The deadline is read from the clock only when the commit has to
+	// wait: most find room.
+	var deadline time.Time
+	waiting := false
 	c.mu.Lock()
 	for {
 		if c.closed {
@@ -527,7 +587,11 @@ func (c *Channel) reserve(t *txn) error {
 			c.mu.Unlock()
 			return nil
 		}
-		remaining := deadline.Sub(c.clk.Now())
+		now := c.clk.Now()
+		if !waiting {
+			deadline, waiting = now.Add(c.cfg.KeepAlive), true
+		}
+		remaining := deadline.Sub(now)
 		if remaining <= 0 {
 			c.mu.Unlock()
 			return fmt.Errorf("channel %s: the channel has reached its capacity of %d; sinks are likely not keeping up with sources, or the capacity is too small: %w", c.name, c.cfg.Capacity, channel.ErrFull)

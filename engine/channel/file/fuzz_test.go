@@ -18,7 +18,7 @@ func validRecord(seg, off uint32, takes []run, puts []event.Event, first uint64)
 	for i, e := range puts {
 		sizes[i] = eventSize(e)
 	}
-	rec, _, err := encodeCommit(takes, puts, first, sizes, nil)
+	rec, _, err := encodeCommit(takes, puts, first, sizes, nil, nil)
 	if err != nil {
 		panic(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 
 	"github.com/sluicehq/sluice/engine/event"
 )
@@ -124,8 +125,16 @@ func padLen(off int64) int64 {
 
 // padRecord is a complete padding record of n bytes at off in segment seg.
 func padRecord(seg uint32, off int64, n int64) []byte {
-	b := make([]byte, n)
-	putFrame(b, frame{length: uint32(n - frameHeaderSize), typ: recPad, seg: seg, off: uint32(off), crc: crc(b[frameHeaderSize:])})
+	return appendPad(nil, seg, off, n)
+}
+
+// appendPad appends padRecord(seg, off, n) to b, so that a writer can pad
+// every sync into the same buffer.
+func appendPad(b []byte, seg uint32, off int64, n int64) []byte {
+	start := len(b)
+	b = append(b, make([]byte, n)...) // zeros, also over a reused buffer
+	r := b[start:]
+	putFrame(r, frame{length: uint32(n - frameHeaderSize), typ: recPad, seg: seg, off: uint32(off), crc: crc(r[frameHeaderSize:])})
 	return b
 }
 
@@ -299,8 +308,8 @@ func decodeCommit(p []byte, rec *commitRec) error {
 // transaction's takes and puts, assigning the puts sequence numbers from
 // firstESN. It returns the extents of the events relative to the record
 // start. The header is filled in by the writer, which alone knows where the
-// record lands.
-func encodeCommit(takes []run, puts []event.Event, firstESN uint64, sizes []int, ext []extent) ([]byte, []extent, error) {
+// record lands. The record is built in buf when it is large enough.
+func encodeCommit(takes []run, puts []event.Event, firstESN uint64, sizes []int, ext []extent, buf []byte) ([]byte, []extent, error) {
 	size := commitFixed + takeRunSize*len(takes)
 	for _, s := range sizes {
 		size += s
@@ -308,8 +317,17 @@ func encodeCommit(takes []run, puts []event.Event, firstESN uint64, sizes []int,
 	if size > maxRecordPayload {
 		return nil, nil, fmt.Errorf("transaction of %d bytes is over the %d MiB limit of one record; commit smaller batches", size, maxRecordPayload>>20)
 	}
-	b := make([]byte, frameHeaderSize+size)
+	var b []byte
+	if n := frameHeaderSize + size; cap(buf) >= n {
+		b = buf[:n]
+		clear(b)
+	} else {
+		b = make([]byte, n)
+	}
 	p := b[frameHeaderSize:]
+	if cap(ext)-len(ext) < len(puts) {
+		ext = slices.Grow(ext, len(puts))
+	}
 	binary.LittleEndian.PutUint64(p, firstESN)
 	binary.LittleEndian.PutUint32(p[8:], uint32(len(puts)))
 	binary.LittleEndian.PutUint32(p[12:], uint32(len(takes)))

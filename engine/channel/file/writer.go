@@ -55,7 +55,8 @@ type writer struct {
 	durable  int64 // bytes of f known to be on disk
 	broken   error // a failed write could not be undone; retried first
 	lastSync time.Time
-	unsynced int64 // events applied but not yet synced (fsyncPerTransaction=false)
+	unsynced int64  // events applied but not yet synced (fsyncPerTransaction=false)
+	pad      []byte // the padding record of the last sync, reused
 }
 
 func newWriter(c *Channel, idx int, dir string) *writer {
@@ -226,7 +227,8 @@ func (w *writer) sync(needed bool) error {
 		return nil
 	}
 	if n := padLen(w.size); n > 0 {
-		if _, err := w.f.WriteAt(padRecord(w.seg.id, w.size, n), w.size); err != nil {
+		w.pad = appendPad(w.pad[:0], w.seg.id, w.size, n)
+		if _, err := w.f.WriteAt(w.pad, w.size); err != nil {
 			return fmt.Errorf("write %s at %d: %w", w.seg.path, w.size, err)
 		}
 		w.size += n
