@@ -196,7 +196,7 @@ type Failover struct {
 	groupEnv
 	maxPenalty time.Duration
 	sinks      []sink.Sink
-	ranked     []*failoverMember // highest priority first
+	ranked     []failoverMember // highest priority first; walked on every Process
 
 	failovers, failbacks, allFailed *metrics.Counter
 
@@ -228,15 +228,17 @@ func NewFailover(env registry.Env, name string, sinks []sink.Sink, cfg FailoverC
 	for _, s := range sinks {
 		byName[s.Name()] = s
 	}
-	for _, n := range ranked {
-		p.ranked = append(p.ranked, &failoverMember{s: byName[n], name: n, priority: eff[n]})
+	p.ranked = make([]failoverMember, len(ranked))
+	for i, n := range ranked {
+		p.ranked[i] = failoverMember{s: byName[n], name: n, priority: eff[n]}
 	}
 	g := p.group
 	p.failovers = g.Counter("FailoverCount", metrics.KindCounter)
 	p.failbacks = g.Counter("FailbackCount", metrics.KindCounter)
 	p.allFailed = g.Counter("AllFailedCount", metrics.KindCounter)
 	g.Func("ActiveSink", metrics.KindInfo, false, func() string { return p.Active() })
-	for _, m := range p.ranked {
+	for i := range p.ranked {
+		m := &p.ranked[i]
 		g.MemberFunc("SinkState", "sink", m.name, metrics.KindInfo, false, func() string { return p.State(m.name) })
 		g.MemberFunc("SinkPriority", "sink", m.name, metrics.KindGauge, false, func() string { return fmt.Sprint(m.priority) })
 		g.MemberFunc("SinkFailures", "sink", m.name, metrics.KindGauge, false, p.read(func() string { return fmt.Sprint(m.fails) }))
@@ -274,7 +276,8 @@ func (p *Failover) Start(ctx context.Context) error {
 		return err
 	}
 	p.mu.Lock()
-	for _, m := range p.ranked {
+	for i := range p.ranked {
+		m := &p.ranked[i]
 		m.ready = 0
 	}
 	p.mu.Unlock()
@@ -300,7 +303,8 @@ func (p *Failover) Active() string {
 }
 
 func (p *Failover) activeLocked() *failoverMember {
-	for _, m := range p.ranked {
+	for i := range p.ranked {
+		m := &p.ranked[i]
 		if !m.failed {
 			return m
 		}
@@ -315,7 +319,8 @@ func (p *Failover) State(name string) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	active := p.activeLocked()
-	for _, m := range p.ranked {
+	for i := range p.ranked {
+		m := &p.ranked[i]
 		if m.name != name {
 			continue
 		}
@@ -338,7 +343,8 @@ func (p *Failover) State(name string) string {
 func (p *Failover) Penalty(name string) (fails int, pen time.Duration, restore time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, m := range p.ranked {
+	for i := range p.ranked {
+		m := &p.ranked[i]
 		if m.name == name {
 			if !m.failed {
 				return m.fails, 0, time.Time{}
@@ -356,7 +362,8 @@ func (p *Failover) Penalty(name string) (fails int, pen time.Duration, restore t
 func (p *Failover) Process(ctx context.Context) (sink.Status, error) {
 	var errs []error
 	sawBackoff := false
-	for _, m := range p.ranked {
+	for i := range p.ranked {
+		m := &p.ranked[i]
 		p.mu.Lock()
 		failed, restore := m.failed, m.restore
 		p.mu.Unlock()
@@ -449,7 +456,8 @@ func (p *Failover) allFailedError(errs []error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var first time.Time
-	for _, m := range p.ranked {
+	for i := range p.ranked {
+		m := &p.ranked[i]
 		if !m.failed {
 			continue
 		}

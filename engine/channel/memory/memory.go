@@ -97,6 +97,14 @@ type Channel struct {
 	data  chan struct{}
 }
 
+// putBufs holds finished transactions' put buffers for the next ones, so a
+// busy channel does not allocate one per transaction; one pool for every
+// channel keeps the buffer in hand warm.
+var putBufs = sync.Pool{New: func() any { return new([]event.Event) }}
+
+// maxPooledPuts bounds the buffers kept (in events).
+const maxPooledPuts = 1 << 16
+
 var _ channel.Channel = (*Channel)(nil)
 var _ channel.Notifier = (*Channel)(nil)
 
@@ -192,8 +200,23 @@ func (c *Channel) Begin() (channel.Transaction, error) {
 	return &txn{c: c}, nil
 }
 
+// recycle returns a finished transaction's put buffer to the pool, emptied
+// so that it holds no event.
+func (t *txn) recycle() {
+	if t.buf == nil {
+		return
+	}
+	if cap(t.puts) <= maxPooledPuts {
+		clear(t.puts)
+		*t.buf = t.puts[:0]
+		putBufs.Put(t.buf)
+	}
+	t.buf = nil
+}
+
 type txn struct {
 	c         *Channel
+	buf       *[]event.Event // pooled; puts is built in it
 	puts      []event.Event
 	putSlots  int64
 	takes     []event.Event
@@ -208,6 +231,10 @@ func (t *txn) Put(events []event.Event) error {
 	t.c.counter.EventPutAttemptCount.Add(int64(len(events)))
 	if len(t.puts)+len(events) > t.c.cfg.TransactionCapacity {
 		return channel.TxnCapacityError(t.c.name, "put", t.c.cfg.TransactionCapacity)
+	}
+	if t.buf == nil && len(events) > 0 {
+		t.buf = putBufs.Get().(*[]event.Event)
+		t.puts = (*t.buf)[:0]
 	}
 	t.puts = append(t.puts, events...)
 	for _, e := range events {
@@ -237,9 +264,7 @@ func (t *txn) Take(max int) ([]event.Event, error) {
 		t.takes = make([]event.Event, 0, n)
 	}
 	start := len(t.takes)
-	for i := 0; i < n; i++ {
-		t.takes = append(t.takes, c.q.popFront())
-	}
+	t.takes = c.q.popFrontN(t.takes, n)
 	c.inflight += n
 	c.mu.Unlock()
 	got := t.takes[start:]
@@ -259,7 +284,10 @@ func (t *txn) Commit() error {
 		return channel.ErrTxnDone
 	}
 	c := t.c
-	deadline := c.clk.Now().Add(c.cfg.KeepAlive)
+	// The keep-alive deadline is read from the clock only when the commit
+	// has to wait for room: most commits find it.
+	var deadline time.Time
+	waiting := false
 	c.mu.Lock()
 	for {
 		if c.closed {
@@ -273,7 +301,11 @@ func (t *txn) Commit() error {
 		if needRoom && needBytes {
 			break
 		}
-		remaining := deadline.Sub(c.clk.Now())
+		now := c.clk.Now()
+		if !waiting {
+			deadline, waiting = now.Add(c.cfg.KeepAlive), true
+		}
+		remaining := deadline.Sub(now)
 		if remaining <= 0 {
 			c.mu.Unlock()
 			if !needRoom {
@@ -294,9 +326,7 @@ func (t *txn) Commit() error {
 		tm.Stop()
 		c.mu.Lock()
 	}
-	for _, e := range t.puts {
-		c.q.pushBack(e)
-	}
+	c.q.pushBackN(t.puts)
 	c.inflight -= len(t.takes)
 	c.usedSlots += t.putSlots - t.takeSlots
 	if len(t.takes) > 0 {
@@ -305,9 +335,15 @@ func (t *txn) Commit() error {
 	if len(t.puts) > 0 {
 		c.signalData()
 	}
+	puts, takes := len(t.puts), len(t.takes)
 	c.mu.Unlock()
-	c.counter.EventPutSuccessCount.Add(int64(len(t.puts)))
-	c.counter.EventTakeSuccessCount.Add(int64(len(t.takes)))
+	t.recycle()
+	if puts > 0 {
+		c.counter.EventPutSuccessCount.Add(int64(puts))
+	}
+	if takes > 0 {
+		c.counter.EventTakeSuccessCount.Add(int64(takes))
+	}
 	t.done = true
 	t.puts, t.takes = nil, nil
 	return nil
@@ -327,12 +363,14 @@ func (t *txn) Rollback() error {
 		c.signalData()
 	}
 	c.mu.Unlock()
+	t.recycle()
 	t.done = true
 	t.puts, t.takes = nil, nil
 	return nil
 }
 
-// ring is a growable double-ended queue of events.
+// ring is a growable double-ended queue of events. Its size is a power of
+// two (or zero), so positions wrap with a mask.
 type ring struct {
 	buf  []event.Event
 	head int
@@ -341,41 +379,59 @@ type ring struct {
 
 func (r *ring) len() int { return r.n }
 
-func (r *ring) grow() {
-	size := len(r.buf) * 2
-	if size == 0 {
-		size = 64
+// grow makes room for at least need more events.
+func (r *ring) grow(need int) {
+	size := max(len(r.buf), 64)
+	for size < r.n+need {
+		size *= 2
+	}
+	if size == len(r.buf) {
+		return
 	}
 	nb := make([]event.Event, size)
-	for i := 0; i < r.n; i++ {
-		nb[i] = r.buf[(r.head+i)%len(r.buf)]
+	if r.n > 0 {
+		k := copy(nb, r.buf[r.head:min(r.head+r.n, len(r.buf))])
+		copy(nb[k:r.n], r.buf)
 	}
 	r.buf, r.head = nb, 0
 }
 
-func (r *ring) pushBack(e event.Event) {
-	if r.n == len(r.buf) {
-		r.grow()
+func (r *ring) mask() int { return len(r.buf) - 1 }
+
+// pushBackN appends events in order.
+func (r *ring) pushBackN(events []event.Event) {
+	if len(events) == 0 {
+		return
 	}
-	r.buf[(r.head+r.n)%len(r.buf)] = e
-	r.n++
+	if r.n+len(events) > len(r.buf) {
+		r.grow(len(events))
+	}
+	tail := (r.head + r.n) & r.mask()
+	k := copy(r.buf[tail:], events)
+	copy(r.buf, events[k:])
+	r.n += len(events)
 }
 
 func (r *ring) pushFront(e event.Event) {
 	if r.n == len(r.buf) {
-		r.grow()
+		r.grow(1)
 	}
-	r.head = (r.head - 1 + len(r.buf)) % len(r.buf)
+	r.head = (r.head - 1) & r.mask()
 	r.buf[r.head] = e
 	r.n++
 }
 
-func (r *ring) popFront() event.Event {
-	e := r.buf[r.head]
-	r.buf[r.head] = event.Event{}
-	r.head = (r.head + 1) % len(r.buf)
-	r.n--
-	return e
+// popFrontN appends the first n events (n <= len) to dst, removing them.
+func (r *ring) popFrontN(dst []event.Event, n int) []event.Event {
+	for n > 0 {
+		seg := r.buf[r.head:min(r.head+n, len(r.buf))]
+		dst = append(dst, seg...)
+		clear(seg)
+		r.head = (r.head + len(seg)) & r.mask()
+		r.n -= len(seg)
+		n -= len(seg)
+	}
+	return dst
 }
 
 func init() {

@@ -2,6 +2,8 @@ package memory
 
 import (
 	"errors"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +169,43 @@ func TestParseConfigLikeFlume(t *testing.T) {
 	}
 	if _, _, err := parse(map[string]string{"capacity": "10", "transactionCapacity": "20"}); err == nil || !strings.Contains(err.Error(), "a.conf:3") {
 		t.Fatalf("transactionCapacity > capacity = %v, want an error naming the line", err)
+	}
+}
+
+// TestRingMatchesSlice drives the ring through wrap-arounds and growth in
+// bulk and one at a time, against a plain slice.
+func TestRingMatchesSlice(t *testing.T) {
+	var r ring
+	var want []event.Event
+	rng := rand.New(rand.NewPCG(1, 2))
+	next := 0
+	mk := func() event.Event { next++; return event.Event{Body: []byte(strconv.Itoa(next))} }
+	for step := 0; step < 20000; step++ {
+		switch rng.IntN(3) {
+		case 0:
+			k := rng.IntN(150)
+			batch := make([]event.Event, k)
+			for i := range batch {
+				batch[i] = mk()
+			}
+			r.pushBackN(batch)
+			want = append(want, batch...)
+		case 1:
+			k := rng.IntN(r.len() + 1)
+			got := r.popFrontN(nil, k)
+			for i := range got {
+				if string(got[i].Body) != string(want[i].Body) {
+					t.Fatalf("step %d: popped %q, want %q", step, got[i].Body, want[i].Body)
+				}
+			}
+			want = want[k:]
+		case 2:
+			e := mk()
+			r.pushFront(e)
+			want = append([]event.Event{e}, want...)
+		}
+		if r.len() != len(want) || len(r.buf)&(len(r.buf)-1) != 0 {
+			t.Fatalf("step %d: len %d (buffer %d), want %d", step, r.len(), len(r.buf), len(want))
+		}
 	}
 }
