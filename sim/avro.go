@@ -45,12 +45,17 @@ type avroSink struct {
 	runner         *runnerActor
 	index          int
 	drainKey       string // "agent/" + name, the series key
+	drainID        int32  // drainKey and name interned for the sample views
+	failID         int32
+	slot           int  // index in its agent's view
+	called         bool // Process ran since the view last read the counters
 }
 
 func (k *avroSink) Name() string                    { return k.name }
 func (k *avroSink) Start(ctx context.Context) error { k.counter.Start(); return nil }
 func (k *avroSink) Stop(ctx context.Context) error  { k.counter.Stop(); return nil }
 func (k *avroSink) Process(context.Context) (sink.Status, error) {
+	k.called = true
 	var st sink.Status
 	var err error
 	if k.commitFirst {

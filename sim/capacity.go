@@ -109,7 +109,7 @@ func (c *Capacity) answer(w *world) []string {
 	} else {
 		a = append(a, fmt.Sprintf("No agent channel filled: the largest agent backlog was %d events, %.2g%% of capacity %d.", c.MaxAgentBacklog, 100*float64(c.MaxAgentBacklog)/float64(max(c.AgentCapacity, 1)), c.AgentCapacity))
 		if c.MaxSourceLag > uint64(c.AgentTPS*10) {
-			a = append(a, fmt.Sprintf("Taildir still fell behind by up to %d lines (about %.0f s of log).", c.MaxSourceLag, float64(c.MaxSourceLag)/c.AgentTPS))
+			a = append(a, fmt.Sprintf("Taildir still fell behind by up to %d lines (about %.0f s of log; the simulated taildir polls with its 1-5 s backoff, where a real agent is woken by inotify).", c.MaxSourceLag, float64(c.MaxSourceLag)/c.AgentTPS))
 		}
 	}
 	a = append(a, fmt.Sprintf("Collector backlog peaked at %d events per collector (capacity %d).", c.MaxCollectorBacklog, c.CollectorCapacity))

@@ -68,10 +68,10 @@ func (a *arrivals) again(wi int, seq uint64, node string, at time.Duration) {
 }
 
 // sampleSinks records the agent tier's cumulative sink failures.
-func (w *world) sampleSinks(now time.Duration, failures map[string]int64) {
-	for _, k := range sortedKeys(failures) {
-		w.arr.samples = append(w.arr.samples, shared.SinkSample{AtMs: now.Milliseconds(), Node: "agents", Sink: k, Failures: failures[k]})
-	}
+func (w *world) sampleSinks(now time.Duration, failures *keySums) {
+	failures.each(func(k string, v int64) {
+		w.arr.samples = append(w.arr.samples, shared.SinkSample{AtMs: now.Milliseconds(), Node: "agents", Sink: k, Failures: v})
+	})
 }
 
 // failover derives the record's failover table with the shared code, from
@@ -87,19 +87,9 @@ func (w *world) failover(rec *record.Run, members map[string][]string) shared.An
 	all := make([]string, len(w.agents))
 	for i, n := range w.agents {
 		all[i] = n.name
-		l := a.byAgent[i]
 		// Collectors finish their store writes at different virtual
 		// times, so arrivals are recorded nearly, not exactly, in order.
-		sort.SliceStable(l, func(i, j int) bool { return l[i].AtMs < l[j].AtMs || l[i].AtMs == l[j].AtMs && l[i].Path < l[j].Path })
-		out := l[:0]
-		for _, x := range l {
-			if k := len(out); k > 0 && out[k-1].AtMs == x.AtMs && out[k-1].Path == x.Path {
-				out[k-1].Count += x.Count
-				out[k-1].WriteMs = max(out[k-1].WriteMs, x.WriteMs)
-				continue
-			}
-			out = append(out, x)
-		}
+		out := shared.MergeArrivals(a.byAgent[i])
 		if len(out) > 0 {
 			obs.Arrivals[n.name] = out
 		}

@@ -106,12 +106,14 @@ type sourceActor struct {
 	n        *node
 	src      *tailSource
 	ev       *sched.Event
+	event    sched.Event // ev points here
 	inc, max time.Duration
 	backoffs int
 	retry    time.Duration
 }
 
-func (a *sourceActor) run() {
+// Run is one poll.
+func (a *sourceActor) Run() {
 	w := a.n.w
 	w.meter.Elapsed = 0
 	st, err := a.src.poll(w.s.Now())
@@ -133,6 +135,9 @@ func (a *sourceActor) run() {
 		wait = min(time.Duration(a.backoffs)*a.inc, a.max)
 	}
 	w.s.After(a.ev, w.meter.Elapsed+wait)
+	if a.n.role == roleAgent {
+		w.polled(a.n, a.src)
+	}
 }
 
 // runnerActor drives a sink processor the way sink.Runner does, on virtual
@@ -149,6 +154,7 @@ type runnerActor struct {
 	name      string
 	p         sink.Processor
 	ev        *sched.Event
+	event     sched.Event // ev points here
 	backoff   sink.BackoffConfig
 	backoffs  int
 	wake      *chanNode
@@ -157,11 +163,13 @@ type runnerActor struct {
 	group     string
 	sinkNames []string
 	keys      []string // "runner/sink", the series names
+	actIDs    []int32  // keys interned for the sample views
 	avro      []*avroSink
 	active    int // index of the sink that delivered last, -1 before any
 }
 
-func (a *runnerActor) run() {
+// Run is one step of the sink processor.
+func (a *runnerActor) Run() {
 	w := a.n.w
 	w.meter.Elapsed = 0
 	w.running = a
@@ -186,6 +194,9 @@ func (a *runnerActor) run() {
 	}
 	a.busyUntil = w.s.Now() + el
 	w.s.After(a.ev, el+wait)
+	if a.n.role == roleAgent {
+		w.stepped(a.n, a)
+	}
 }
 
 // retryAfter mirrors sink.Runner: an error that knows when retrying can
@@ -361,7 +372,8 @@ func (n *node) addRunner(name string, p sink.Processor, chans []*chanNode, r *co
 			k.runner, k.index = a, len(a.sinkNames)-1
 		}
 	}
-	a.ev = sched.NewEvent(a.run)
+	a.event.Init(a)
+	a.ev = &a.event
 	if len(chans) == 1 {
 		if _, ok := chans[0].ch.(channel.Notifier); ok {
 			a.wake = chans[0]
@@ -425,7 +437,8 @@ func (n *node) buildSource(env registry.Env, c *config.Component, byName map[str
 		a := &sourceActor{n: n, src: n.tail,
 			inc: r.Millis("backoffSleepIncrement", time.Second),
 			max: r.Millis("maxBackoffSleep", 5*time.Second)}
-		a.ev = sched.NewEvent(a.run)
+		a.event.Init(a)
+		a.ev = &a.event
 		n.sources = append(n.sources, a)
 	case roleCollector:
 		if t := strings.ToLower(c.Type); t != "avro" && t != "org.apache.flume.source.avrosource" {
@@ -453,6 +466,7 @@ func (n *node) buildSink(env registry.Env, c *config.Component, cn *chanNode) (s
 			connectTimeout: flumeTimeout(r.Millis("connect-timeout", 20*time.Second)),
 			requestTimeout: flumeTimeout(r.Millis("request-timeout", 20*time.Second)),
 			commitFirst:    n.w.opts.commitBeforeDeliver,
+			drainID:        -1, failID: -1,
 		}
 		k.batch = r.Int("batch-size", 100)
 		batch, s = k.batch, k
@@ -566,6 +580,7 @@ func (n *node) crash(host bool) {
 	if n.tail != nil {
 		n.tail.pos = n.tail.saved
 	}
+	n.w.refreshView(n)
 }
 
 // restart starts the process again from its configuration: file channels
@@ -577,6 +592,7 @@ func (n *node) restart() error {
 	}
 	tail := n.tail
 	n.tail = nil
+	defer n.w.refreshView(n)
 	if err := n.build(); err != nil {
 		return err
 	}
@@ -594,6 +610,7 @@ func (n *node) freeze() {
 	}
 	n.unschedule()
 	n.state = frozen
+	n.w.refreshView(n)
 }
 
 // thaw resumes a frozen node: requests its socket buffers held while it
@@ -614,4 +631,5 @@ func (n *node) thaw() {
 		}
 	}
 	n.schedule()
+	n.w.refreshView(n)
 }

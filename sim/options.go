@@ -64,6 +64,9 @@ type Options struct {
 	// onDeliver, for tests, sees every copy a store acknowledges, with the
 	// collector that wrote it.
 	onDeliver func(store, via string, writer int, seq uint64, at time.Duration)
+	// checkViews, for tests, rebuilds every agent's sample view at each
+	// sample and fails the run if one was stale.
+	checkViews bool
 }
 
 // Model holds the service times of what the simulator does not run for real.

@@ -78,6 +78,7 @@ func (o Options) Command() string {
 
 // samples are the cumulative values observed at each sample.
 type samples struct {
+	at                                         []time.Duration // when each sample was taken
 	written, first, copies                     []int64
 	agentBacklog, collBacklog, lag, full, down []int64
 	active                                     map[string][]int64 // group/sink -> agents
@@ -100,50 +101,45 @@ func (w *world) sample() {
 	if r.active == nil {
 		r.active, r.stores, r.drained = map[string][]int64{}, map[string][]int64{}, map[string][]int64{}
 	}
+	if w.opts.checkViews {
+		w.checkViews()
+	}
 	var written, lag uint64
 	var aback, cback int64
 	full, downN := 0, 0
-	counts := map[string]int64{}
-	drains := map[string]int64{}
-	failures := map[string]int64{}
-	for _, a := range w.agents {
-		wr := a.writer.written(now)
-		w.chk.wrote(a.writer.id, wr)
+	t := &w.views
+	t.reset()
+	for i := range t.agents {
+		v := &t.agents[i]
+		wr := v.w.written(now)
+		w.chk.wrote(i, wr)
 		written += wr
-		if a.state != up {
+		if !v.up {
 			downN++
 		}
-		var back int64
-		if a.tail != nil {
-			lag += wr - a.tail.pos
-			w.cap.maxLag = max(w.cap.maxLag, wr-a.tail.pos)
-			if a.tail.blocked {
+		if v.hasTail {
+			lag += wr - v.pos
+			w.cap.maxLag = max(w.cap.maxLag, wr-v.pos)
+			if v.blocked {
 				full++
 			}
 		}
-		for _, c := range a.channels {
-			back += int64(c.ch.Len())
+		aback += v.back
+		w.cap.maxAgent = max(w.cap.maxAgent, v.back)
+		for _, id := range v.active {
+			t.act.add(id, 1)
 		}
-		aback += back
-		w.cap.maxAgent = max(w.cap.maxAgent, back)
-		for _, r := range a.runners {
-			if r.active >= 0 {
-				counts[r.keys[r.active]]++
-			}
-			for _, k := range r.avro {
-				drains[k.drainKey] += k.counter.EventDrainSuccessCount.Load() + a.drainedBefore[k.name]
-			}
+		for _, kv := range v.drains {
+			t.drain.add(kv.id, kv.v)
 		}
-		for k, v := range a.failedBefore {
-			failures[k] += v
+		for _, kv := range v.before {
+			t.fail.add(kv.id, kv.v)
 		}
-		for _, r := range a.runners {
-			for _, k := range r.avro {
-				failures[k.name] += sinkFailures(k.counter)
-			}
+		for _, kv := range v.fails {
+			t.fail.add(kv.id, kv.v)
 		}
 	}
-	w.sampleSinks(now, failures)
+	w.sampleSinks(now, &t.fail)
 	for _, c := range w.collectors {
 		if c.state != up {
 			downN++
@@ -162,6 +158,7 @@ func (w *world) sample() {
 		copies += s.received
 		appendAt(r.stores, name, i, int64(s.received))
 	}
+	r.at = append(r.at, now)
 	r.written = append(r.written, int64(written))
 	r.first = append(r.first, int64(w.chk.first))
 	r.copies = append(r.copies, int64(copies))
@@ -170,12 +167,8 @@ func (w *world) sample() {
 	r.collBacklog = append(r.collBacklog, cback)
 	r.full = append(r.full, int64(full))
 	r.down = append(r.down, int64(downN))
-	for _, k := range sortedKeys(counts) {
-		appendAt(r.active, k, i, counts[k])
-	}
-	for _, k := range sortedKeys(drains) {
-		appendAt(r.drained, k, i, drains[k])
-	}
+	t.act.each(func(k string, v int64) { appendAt(r.active, k, i, v) })
+	t.drain.each(func(k string, v int64) { appendAt(r.drained, k, i, v) })
 	if w.opts.Progress != nil {
 		active := 0
 		for _, f := range w.faults {
@@ -263,6 +256,7 @@ func (w *world) finish() *Result {
 		dup[i] = s.copies[i] - s.first[i]
 	}
 	rec.Series.Duplicates = deltas(dup)
+	rec.Series.LatencyP50Us, rec.Series.LatencyP99Us, rec.Series.LatencyMaxUs = w.lat.series(s.at)
 	for k, v := range s.drained {
 		rec.Series.SinkDrained[k] = deltas(pad(v, n))
 	}

@@ -29,6 +29,7 @@ import (
 
 	_ "github.com/sluicehq/sluice/engine/components" // the real channels, processors, selectors
 	"github.com/sluicehq/sluice/engine/config"
+	"github.com/sluicehq/sluice/engine/event"
 	"github.com/sluicehq/sluice/engine/registry"
 	"github.com/sluicehq/sluice/reports/record"
 	"github.com/sluicehq/sluice/sim/disk"
@@ -65,6 +66,9 @@ type world struct {
 	rec   *record.Run
 	arr   arrivals
 	ser   samples
+	lat   latencyByWrite
+	views views
+	batch []event.Event // the tailed logs' batch, reused
 	stats Stats
 	cap   capTrack
 	stuck string
@@ -156,6 +160,7 @@ func (w *world) buildFleet() error {
 	}
 	w.rec.Topology.Configs = []record.Config{{Name: "agent.conf", Text: agentConf}, {Name: "collector.conf", Text: collConf}}
 	w.chk = newChecker(o.Agents)
+	w.lat.every = o.SampleEvery
 	wrng := w.seed.Stream("workload")
 	for i := range o.Collectors {
 		n := w.newNode(fmt.Sprintf("collector%02d", i+1), roleCollector, ccfg)
@@ -178,6 +183,7 @@ func (w *world) buildFleet() error {
 	}
 	w.topology(acfg)
 	w.initArrivals()
+	w.initViews()
 	return nil
 }
 

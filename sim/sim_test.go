@@ -40,7 +40,7 @@ func TestNoFaultsDeliversEverything(t *testing.T) {
 // byte for byte: a seed is a run.
 func TestSameSeedSameRecord(t *testing.T) {
 	for _, seed := range []uint64{42, 7, 1234567} {
-		o := Options{Seed: seed, Agents: 20, Collectors: 3, Duration: 5 * time.Minute, RateSpread: 0.2, FaultRate: 2}
+		o := Options{Seed: seed, Agents: 20, Collectors: 3, Duration: 5 * time.Minute, RateSpread: 0.2, FaultRate: 2, checkViews: true}
 		a, err := Run(o)
 		if err != nil {
 			t.Fatal(err)
@@ -84,7 +84,7 @@ func TestManySeeds(t *testing.T) {
 	var dups, faults int64
 	kinds := map[string]int{}
 	for seed := uint64(1); seed <= uint64(n); seed++ {
-		rec, err := Run(Options{Seed: seed, Agents: agents, Collectors: 3, Duration: dur, RateSpread: 0.5, FaultRate: 2})
+		rec, err := Run(Options{Seed: seed, Agents: agents, Collectors: 3, Duration: dur, RateSpread: 0.5, FaultRate: 2, checkViews: true})
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}

@@ -43,7 +43,10 @@ func (s *store) write(via *node, events []event.Event) error {
 	cost := m.StoreBase + time.Duration(len(events))*m.StorePerEvent
 	s.busy = arrive + cost
 	w.meter.Elapsed += cost
-	at := w.s.Now() + w.meter.Elapsed
+	now := w.s.Now()
+	at := now + w.meter.Elapsed
+	last := -1
+	var wr *writer
 	for _, e := range events {
 		wi, seq, ok := readBody(e.Body)
 		if !ok || wi >= len(w.agents) {
@@ -53,13 +56,18 @@ func (s *store) write(via *node, events []event.Event) error {
 		if w.opts.onDeliver != nil {
 			w.opts.onDeliver(s.name, via.name, wi, seq, at)
 		}
-		wr := w.agents[wi].writer
-		w.chk.wrote(wi, wr.written(w.s.Now()))
-		switch w.chk.delivered(wi, seq, at-wr.writtenAt(seq)) {
+		if wi != last {
+			// A batch holds runs of one agent's events.
+			wr, last = w.agents[wi].writer, wi
+			w.chk.wrote(wi, wr.written(now))
+		}
+		wat := wr.writtenAt(seq)
+		switch w.chk.delivered(wi, seq, at-wat) {
 		case 0:
 			w.unexpected++
 		case 1:
-			w.arr.first(wi, via, s, at, wr.writtenAt(seq))
+			w.arr.first(wi, via, s, at, wat)
+			w.lat.add(wat, at-wat)
 		default:
 			w.arr.again(wi, seq, w.agents[wi].name, at)
 		}

@@ -70,6 +70,8 @@ type tailSource struct {
 	saved    uint64 // position as last written to the position file
 	nextSave time.Duration
 	blocked  bool // the last put found a channel full
+	// bodies is carved into the events' bodies, which the channels keep.
+	bodies []byte
 }
 
 const writePosInterval = 3 * time.Second
@@ -86,12 +88,21 @@ func (t *tailSource) poll(now time.Duration) (source.Status, error) {
 	n := t.n
 	for t.pos < avail {
 		k := int(min(uint64(t.batch), avail-t.pos))
-		events := make([]event.Event, k)
-		bodies := make([]byte, k*bodyLen)
+		// The batch slice is the world's, shared by every agent (the
+		// channels copy what they commit), so it stays in the cache.
+		if cap(n.w.batch) < k {
+			n.w.batch = make([]event.Event, k)
+		}
+		events := n.w.batch[:k]
+		if len(t.bodies) < k*bodyLen {
+			t.bodies = make([]byte, max(k*bodyLen, 4096))
+		}
+		bodies := t.bodies[: k*bodyLen : k*bodyLen]
+		t.bodies = t.bodies[k*bodyLen:]
 		for i := range events {
 			b := bodies[i*bodyLen : (i+1)*bodyLen : (i+1)*bodyLen]
 			putBody(b, t.w.id, t.pos+uint64(i))
-			events[i].Body = b
+			events[i] = event.Event{Body: b}
 		}
 		if err := t.cp.ProcessBatch(events); err != nil {
 			if errors.Is(err, channel.ErrFull) {

@@ -21,10 +21,19 @@ type Event struct {
 	seq uint64
 	idx int // position in the heap, -1 when not scheduled
 	fn  func()
+	r   Runner
 }
+
+// Runner is an actor that an Event runs.
+type Runner interface{ Run() }
 
 // NewEvent returns an unscheduled event that runs fn.
 func NewEvent(fn func()) *Event { return &Event{fn: fn, idx: -1} }
+
+// Init makes e an unscheduled event that runs r. An actor that holds its
+// Event in its own struct and runs through Init is one object to the
+// scheduler, not three (event, closure, actor).
+func (e *Event) Init(r Runner) { *e = Event{r: r, idx: -1} }
 
 // Pending reports whether e is scheduled.
 func (e *Event) Pending() bool { return e.idx >= 0 }
@@ -37,9 +46,17 @@ type Sched struct {
 	start time.Time
 	now   int64
 	seq   uint64
-	heap  []*Event
+	heap  []slot // a binary min-heap on (at, seq)
 	clk   *clock.Manual
 	steps uint64
+}
+
+// slot is a heap entry. It holds its event's key, so ordering the heap
+// reads one array and touches an event only to record where it moved.
+type slot struct {
+	at  int64
+	seq uint64
+	e   *Event
 }
 
 // New returns a scheduler whose virtual time starts at start.
@@ -87,11 +104,12 @@ func (s *Sched) at(e *Event, at int64) {
 	s.seq++
 	e.at, e.seq = at, s.seq
 	if e.idx >= 0 {
+		s.heap[e.idx].at, s.heap[e.idx].seq = at, s.seq
 		s.fix(e.idx)
 		return
 	}
 	e.idx = len(s.heap)
-	s.heap = append(s.heap, e)
+	s.heap = append(s.heap, slot{at, s.seq, e})
 	s.up(e.idx)
 }
 
@@ -105,7 +123,7 @@ func (s *Sched) Cancel(e *Event) {
 	if i != last {
 		s.swap(i, last)
 	}
-	s.heap[last] = nil
+	s.heap[last] = slot{}
 	s.heap = s.heap[:last]
 	e.idx = -1
 	if i != last {
@@ -126,14 +144,18 @@ func (s *Sched) Step() bool {
 	if len(s.heap) == 0 {
 		return false
 	}
-	e := s.heap[0]
+	e := s.heap[0].e
 	s.Cancel(e)
 	if e.at > s.now {
 		s.now = e.at
 		s.clk.Set(s.start.Add(time.Duration(s.now)))
 	}
 	s.steps++
-	e.fn()
+	if e.r != nil {
+		e.r.Run()
+	} else {
+		e.fn()
+	}
 	return true
 }
 
@@ -148,7 +170,7 @@ func (s *Sched) RunUntil(t time.Duration) {
 	}
 }
 
-func less(a, b *Event) bool {
+func less(a, b *slot) bool {
 	if a.at != b.at {
 		return a.at < b.at
 	}
@@ -158,14 +180,14 @@ func less(a, b *Event) bool {
 func (s *Sched) swap(i, j int) {
 	h := s.heap
 	h[i], h[j] = h[j], h[i]
-	h[i].idx = i
-	h[j].idx = j
+	h[i].e.idx = i
+	h[j].e.idx = j
 }
 
 func (s *Sched) up(i int) {
 	for i > 0 {
 		p := (i - 1) / 2
-		if !less(s.heap[i], s.heap[p]) {
+		if !less(&s.heap[i], &s.heap[p]) {
 			return
 		}
 		s.swap(i, p)
@@ -182,10 +204,10 @@ func (s *Sched) down(i int) bool {
 			break
 		}
 		j := l
-		if r := l + 1; r < n && less(s.heap[r], s.heap[l]) {
+		if r := l + 1; r < n && less(&s.heap[r], &s.heap[l]) {
 			j = r
 		}
-		if !less(s.heap[j], s.heap[i]) {
+		if !less(&s.heap[j], &s.heap[i]) {
 			break
 		}
 		s.swap(i, j)
