@@ -240,12 +240,49 @@ func (r *rig) expect(want ...string) {
 	}
 }
 
+// counts is how many times each body was delivered so far.
+func (r *rig) counts() map[string]int {
+	count := map[string]int{}
+	for _, b := range r.rec.bodies() {
+		count[b]++
+	}
+	return count
+}
+
+// expectOnce checks that each of want was delivered exactly once, in any
+// order, and nothing else.
+func (r *rig) expectOnce(want []string) {
+	r.t.Helper()
+	got := r.rec.bodies()
+	count := r.counts()
+	for _, w := range want {
+		if count[w] != 1 {
+			r.t.Fatalf("%s delivered %d times; got %d lines for %d wanted", w, count[w], len(got), len(want))
+		}
+	}
+	if len(got) != len(want) {
+		r.t.Fatalf("delivered %d lines, want %d", len(got), len(want))
+	}
+}
+
 func lines(prefix string, from, to int) []string {
 	var out []string
 	for i := from; i <= to; i++ {
 		out = append(out, fmt.Sprintf("%s%d", prefix, i))
 	}
 	return out
+}
+
+// padded returns a lines function whose lines carry 20 pad characters,
+// so that a few of them fill a fingerprint.
+func padded(pad string) func(prefix string, from, to int) []string {
+	return func(prefix string, from, to int) []string {
+		out := lines(prefix, from, to)
+		for i := range out {
+			out[i] += "-" + strings.Repeat(pad, 20)
+		}
+		return out
+	}
 }
 
 func text(ls []string) string {

@@ -100,7 +100,7 @@ func (s *Source) scanWith(now time.Time, pending *restoring) {
 				continue
 			}
 			s.seen[key] = true
-			f := s.files[key]
+			f := s.follows(key)
 			if f == nil {
 				f = &tailFile{key: key, path: path, group: g, fp: emptyPrint}
 				if pending == nil || !pending.adopt(s, f, fi) {
@@ -440,14 +440,17 @@ func saved(f *tailFile, p position) *tailFile {
 
 // resumeUnmatched finds a saved file that no group names any more (renamed
 // out of its group, possibly several times, while Sluice was stopped) and
-// follows it again to read what it has beyond its position.
+// follows it again to read what it has beyond its position. When that file
+// no longer holds what was read of it (copytruncate while stopped, then the
+// rename or a delete), the lines it held beyond the position are looked
+// for in a copy, as for a followed file.
 func (s *Source) resumeUnmatched(p position, r *restoring, idx int) {
 	key := fileKey{p.Dev, p.Inode}
-	if s.files[key] != nil {
+	if s.follows(key) != nil {
 		return
 	}
-	path := p.File
-	fi, err := s.fs.Stat(path)
+	f := &tailFile{key: key, path: p.File, fp: p.FP, fpLen: p.FPLen, group: s.groupOf(p.File)}
+	fi, err := s.fs.Stat(p.File)
 	if err == nil {
 		if k, ok := identity(fi); !ok || k != key {
 			err = fs.ErrNotExist // the name now belongs to another file
@@ -458,20 +461,31 @@ func (s *Source) resumeUnmatched(p position, r *restoring, idx int) {
 		name, info, found, _ := s.findInode(dir, key)
 		if !found {
 			s.log.Info("saved file is gone", "file", p.File, "pos", p.Pos)
+			s.recoverCopy(saved(f, p))
 			return
 		}
-		path, fi = join(dir, name), info
+		f.path, fi = join(dir, name), info
 	}
-	if fi.Size() <= p.Pos {
-		return
+	if fi.Size() == p.Pos && p.Line == (lineState{}) && p.HasFP && p.FPLen == min(p.Pos, fingerprintSize) {
+		return // read to its end, and its identity covers all of it
 	}
-	f := &tailFile{key: key, path: path, fp: p.FP, fpLen: p.FPLen, group: s.groupOf(p.File)}
 	if ok, _ := s.openFile(f); !ok {
 		return
 	}
-	nfp, nlen, ok, err := checkPrint(f.h, fi.Size(), p.FP, p.FPLen, s.scratch)
-	if err != nil || !ok {
-		s.log.Info("saved file's inode now holds other content; not resuming it", "file", path, "saved", p.File)
+	size := fi.Size()
+	if st, err := f.h.Stat(); err == nil {
+		size = st.Size()
+	}
+	nfp, nlen, ok, err := checkPrint(f.h, size, p.FP, p.FPLen, s.scratch)
+	if err != nil || !ok || size < p.Pos {
+		s.log.Info("saved file's inode now holds other content; not resuming it", "file", f.path, "saved", p.File, "pos", p.Pos, "size", size)
+		s.closeFile(f)
+		if err == nil {
+			s.recoverCopy(saved(f, p))
+		}
+		return
+	}
+	if size == p.Pos {
 		s.closeFile(f)
 		return
 	}
@@ -479,11 +493,11 @@ func (s *Source) resumeUnmatched(p position, r *restoring, idx int) {
 	f.pos, f.line = p.Pos, p.Line
 	f.ctx, f.ctxEnd, f.ctxLen = p.Ctx, p.CtxEnd, p.CtxLen
 	f.hdrPath = p.File
-	f.statSize, f.statMtime = fi.Size(), fi.ModTime()
+	f.statSize, f.statMtime = size, fi.ModTime()
 	f.restoredAt = idx + 1
 	s.track(f)
 	r.resumed++
-	s.log.Info("resuming a rotated file to read it to the end", "file", path, "saved", p.File, "pos", p.Pos, "size", fi.Size())
+	s.log.Info("resuming a rotated file to read it to the end", "file", f.path, "saved", p.File, "pos", p.Pos, "size", size)
 }
 
 // groupOf finds the group whose directory held path (for its headers), or

@@ -331,6 +331,16 @@ func (f *tailFile) modTime() time.Time {
 	return f.statMtime
 }
 
+// follows returns the followed file with key, or nil. A deleted file whose
+// handle is closed no longer holds its inode, which the kernel may have
+// given to a new file since: its entry (kept until sweep) is not that file.
+func (s *Source) follows(key fileKey) *tailFile {
+	if f := s.files[key]; f != nil && !(f.gone && f.h == nil) {
+		return f
+	}
+	return nil
+}
+
 // track adds f to the followed files.
 func (s *Source) track(f *tailFile) {
 	s.seq++
@@ -350,7 +360,9 @@ func (s *Source) sweep() {
 	for _, f := range s.order {
 		if !f.matched && f.h == nil && (f.gone || f.statSize <= f.pos) {
 			s.release(f)
-			delete(s.files, f.key)
+			if s.files[f.key] == f { // not a new file at its reused inode
+				delete(s.files, f.key)
+			}
 			s.dirty = true
 			if s.bufFile == f {
 				s.bufFile = nil
@@ -442,6 +454,9 @@ func (s *Source) restart(f *tailFile) {
 // truncation and delivers what it holds. more reports that maxBatchCount
 // stopped it with lines left.
 func (s *Source) service(ctx context.Context, f *tailFile, now time.Time, flush bool) (more bool, err error) {
+	if s.files[f.key] != f {
+		return false, nil // deleted, and its inode now another file's
+	}
 	if f.copyOf != nil && f.partial && f.statSize != f.judged && f.statSize >= 0 {
 		s.rejudge(f) // a copy being written has grown
 	}
@@ -579,7 +594,7 @@ func (s *Source) recoverCopy(old *tailFile) {
 			continue
 		}
 		key, ok := identity(info)
-		if !ok || key == old.key || s.files[key] != nil {
+		if !ok || key == old.key || s.follows(key) != nil {
 			continue
 		}
 		c := &tailFile{key: key, path: join(dir, e.Name())}
@@ -890,15 +905,19 @@ func (s *Source) remember(f *tailFile) {
 	}
 }
 
-// rememberWindow is remember from the read window, which after a batch
-// usually still holds the bytes before the new position.
+// rememberWindow is remember after a batch, from the read window when it
+// still holds the bytes before the new position. A small read (a file
+// growing a line at a time) starts its window at the old position, so
+// those bytes are read from the file: without them a copy of this content
+// is not recognised (copytruncate) until the next position write.
 func (s *Source) rememberWindow(f *tailFile) {
-	if s.bufFile != f || f.pos <= f.fpLen {
+	if f.pos <= f.fpLen {
 		return
 	}
 	n := min(f.pos, contextSize)
 	start := f.pos - n - s.bufOff
-	if start < 0 || f.pos > s.bufOff+int64(s.bufLen) {
+	if s.bufFile != f || start < 0 || f.pos > s.bufOff+int64(s.bufLen) {
+		s.remember(f)
 		return
 	}
 	f.ctx, f.ctxEnd, f.ctxLen = fnv64a(fnvOffset, s.buf[start:start+n]), f.pos, n
