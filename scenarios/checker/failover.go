@@ -59,6 +59,22 @@ type Arrival struct {
 	WriteMs int64
 }
 
+// MergeArrivals sorts arrivals by time and path, in place, and makes the
+// arrivals at the same instant through the same path one.
+func MergeArrivals(s []Arrival) []Arrival {
+	sort.SliceStable(s, func(i, j int) bool { return s[i].AtMs < s[j].AtMs || s[i].AtMs == s[j].AtMs && s[i].Path < s[j].Path })
+	out := s[:0]
+	for _, x := range s {
+		if k := len(out); k > 0 && out[k-1].AtMs == x.AtMs && out[k-1].Path == x.Path {
+			out[k-1].Count += x.Count
+			out[k-1].WriteMs = max(out[k-1].WriteMs, x.WriteMs)
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
 // Loss is Count acknowledged events of Node, written at WriteMs, never
 // delivered.
 type Loss struct {
@@ -140,18 +156,7 @@ func (c *Checker) Observed(start time.Time, topo record.Topology) Observed {
 		}
 	}
 	for n, s := range o.Arrivals {
-		sort.Slice(s, func(i, j int) bool { return s[i].AtMs < s[j].AtMs || s[i].AtMs == s[j].AtMs && s[i].Path < s[j].Path })
-		// Arrivals at the same instant through the same path are one.
-		out := s[:0]
-		for _, x := range s {
-			if k := len(out); k > 0 && out[k-1].AtMs == x.AtMs && out[k-1].Path == x.Path {
-				out[k-1].Count += x.Count
-				out[k-1].WriteMs = max(out[k-1].WriteMs, x.WriteMs)
-				continue
-			}
-			out = append(out, x)
-		}
-		o.Arrivals[n] = out
+		o.Arrivals[n] = MergeArrivals(s)
 	}
 	return o
 }

@@ -3,13 +3,12 @@ package containers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/cmd/sluice/testbin"
 	"github.com/sluicehq/sluice/faults"
 	"github.com/sluicehq/sluice/faults/container"
 	"github.com/sluicehq/sluice/scenarios"
@@ -19,22 +18,7 @@ var sluiceBin string
 
 func TestMain(m *testing.M) {
 	container.Prepare() // before anything touches testcontainers
-	dir, err := os.MkdirTemp("", "sluice-containers-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	sluiceBin = filepath.Join(dir, "sluice")
-	build := exec.Command("go", "build", "-o", sluiceBin, "../../cmd/sluice")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building sluice: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testbin.Main(m, &sluiceBin, false)
 }
 
 // Scenario 8: collectors as containers, killed, paused and disconnected
