@@ -38,6 +38,24 @@ func runsDir(t *testing.T) string {
 	return t.TempDir()
 }
 
+// workDir is where the run's nodes keep their files and logs: a fresh
+// directory under $SLUICE_WORK_DIR, kept after the test, to look into a
+// failure; else a temporary directory of the test.
+func workDir(t *testing.T) string {
+	if d := os.Getenv("SLUICE_WORK_DIR"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		w, err := os.MkdirTemp(d, strings.ReplaceAll(t.Name(), "/", "_")+"-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("work directory (kept): %s", w)
+		return w
+	}
+	return t.TempDir()
+}
+
 func seedFor(t *testing.T) int64 {
 	if s := os.Getenv("SLUICE_SEED"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
@@ -66,7 +84,7 @@ func run(t *testing.T, name string, opts Options) *record.Run {
 		opts.Binary = sluiceBin
 	}
 	opts.RunsDir = runsDir(t)
-	opts.WorkDir = t.TempDir()
+	opts.WorkDir = workDir(t)
 	opts.Seed = seedFor(t)
 	opts.Long = soak
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/scenarios/store"
@@ -37,4 +38,30 @@ func (s *tailerStore) Finish(deliver func([]byte), torn func()) error {
 	}
 	s.t.Close()
 	return err
+}
+
+// rechecker is a store that can be read whole again.
+type rechecker interface {
+	// Recheck delivers what the tail missed and says where it was.
+	Recheck(ctx context.Context, deliver func([]byte)) (int, string, error)
+}
+
+func (s *tailerStore) Recheck(ctx context.Context, deliver func([]byte)) (int, string, error) {
+	r, ok := s.t.(interface {
+		Recheck(context.Context) ([]store.Delivery, error)
+	})
+	if !ok {
+		return 0, "", nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ds, err := r.Recheck(ctx)
+	var where []string
+	for i, d := range ds {
+		deliver(d.Event.Body)
+		if i < 3 || i == len(ds)-1 {
+			where = append(where, d.Where)
+		}
+	}
+	return len(ds), strings.Join(where, " "), err
 }
