@@ -108,3 +108,59 @@ func TestKafkaTail(t *testing.T) {
 		}
 	}
 }
+
+// A final read returns exactly what the tail never returned: records
+// already polled are not delivered twice, records the tail missed are.
+func TestKafkaTailRecheck(t *testing.T) {
+	c := kafkatest.New(t, 1, 2, "k")
+	tail := &KafkaTail{Topic: KafkaTopic{Brokers: c.Addrs, Topic: "k", FlumeFormat: true}}
+	defer tail.Close()
+	mc := memory.DefaultConfig()
+	mc.Capacity, mc.TransactionCapacity = 1000, 100
+	ch := memory.New("c", mc, nil, nil, nil)
+	ch.Start()
+	defer ch.Stop()
+	cfg, _ := kafka.ParseConfig(reader("kafka.bootstrap.servers", strings.Join(c.Addrs, ","), "kafka.topic", "k", "useFlumeEventFormat", "true"))
+	s, _ := kafka.New("k", cfg, ch, nil, nil, nil)
+	s.Start(context.Background())
+	defer s.Stop(context.Background())
+	got := map[string]int{}
+	channeltest.Put(t, ch, batch(0, 50))
+	if _, err := s.Process(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); len(got) < 50 && time.Now().Before(deadline); {
+		ds, err := tail.Poll(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			got[string(d.Event.Body)]++
+		}
+	}
+	// Written after the last poll: only the final read can find them.
+	channeltest.Put(t, ch, batch(50, 30))
+	if _, err := s.Process(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ds, err := tail.Recheck(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 30 {
+		t.Fatalf("final read returned %d records, want the 30 the tail had not polled", len(ds))
+	}
+	for _, d := range ds {
+		got[string(d.Event.Body)]++
+	}
+	for i := 0; i < 80; i++ {
+		if got[fmt.Sprintf("t-%d", i)] != 1 {
+			t.Fatalf("t-%d seen %d times", i, got[fmt.Sprintf("t-%d", i)])
+		}
+	}
+	if ds, _ := tail.Recheck(ctx); len(ds) != 0 {
+		t.Fatalf("a second final read returned %d records, want none", len(ds))
+	}
+}
