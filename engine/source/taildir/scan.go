@@ -68,6 +68,7 @@ func (s *Source) scanWith(now time.Time, pending *restoring) {
 	// Directories that could not be read this time: their files keep
 	// their state (a failed listing is not a deleted file).
 	unsure := map[string]bool{}
+	var changed []*tailFile // known, closed, and changed since the last scan
 	for i, l := range s.listers {
 		g := &s.cfg.Groups[i]
 		names, err := l.list(s.fs, now)
@@ -120,22 +121,86 @@ func (s *Source) scanWith(now time.Time, pending *restoring) {
 					s.urgent = true // a new file: record it before it can be rotated away
 				}
 				s.track(f)
-			} else if f.path != path && !s.stillNamed(f) {
-				s.log.Info("file renamed; keeping its position", "from", f.path, "to", path, "pos", f.pos)
-				s.x.renamed.Inc()
-				f.path = path
-				s.dirty = true
+			} else {
+				if f.path != path && !s.stillNamed(f) {
+					s.log.Info("file renamed; keeping its position", "from", f.path, "to", path, "pos", f.pos)
+					s.x.renamed.Inc()
+					f.path = path
+					s.dirty = true
+				}
+				if pending == nil && f.h == nil && f.copyOf == nil && !f.fresh && (fi.Size() != f.statSize || !fi.ModTime().Equal(f.statMtime)) {
+					changed = append(changed, f)
+				}
 			}
 			f.matched, f.gone = true, false
 			f.statSize, f.statMtime = fi.Size(), fi.ModTime()
 		}
 	}
+	s.replaced(changed)
 	for _, f := range s.order {
 		if f.matched && !s.seen[f.key] && !unsure[filepath.Dir(f.path)] {
 			f.matched = false
 			s.locate(f)
 		}
 	}
+}
+
+// replaced finds, among closed files that changed since the last scan,
+// those whose content is no longer what was read (truncated, or their
+// inode number given to a new file: a deleted file's number reused by the
+// copy copytruncate makes), and makes each a new file, judged before its
+// first read like any file found while running. All of them are renewed
+// before the copies of their old content are looked for: a copy may sit at
+// another one's inode, and must be taken for a new file to be found as a
+// copy (read from the old position) instead of read from its start.
+func (s *Source) replaced(changed []*tailFile) {
+	var olds []*tailFile
+	for _, f := range changed {
+		if s.sameContent(f) {
+			continue
+		}
+		old := *f
+		for _, c := range s.order {
+			if c.copyOf == f {
+				c.copyOf = &old
+			}
+		}
+		if f.statSize < f.pos {
+			s.log.Info("file truncated while closed (copytruncate?); reading it from the start", "file", f.path, "pos", f.pos, "size", f.statSize)
+			s.x.truncated.Inc()
+		} else {
+			s.log.Info("file at a known inode has other content (inode reused, or rewritten while closed); reading it as a new file", "file", f.path, "pos", f.pos, "size", f.statSize)
+			s.x.inodeReused.Inc()
+		}
+		s.restart(f)
+		f.fresh = true
+		f.size, f.mtime = -1, time.Time{}
+		olds = append(olds, &old)
+	}
+	for _, old := range olds {
+		s.recoverCopy(old)
+		s.release(old)
+	}
+}
+
+// sameContent reports whether f's file, closed, still holds what f read:
+// at least f.pos bytes, beginning with f's fingerprint. A file that cannot
+// be opened now is left to the next look.
+func (s *Source) sameContent(f *tailFile) bool {
+	h, done := s.peek(f)
+	if h == nil {
+		return true
+	}
+	defer done()
+	fi, err := h.Stat()
+	if err != nil {
+		return true
+	}
+	if fi.Size() < f.pos {
+		return false
+	}
+	_, _, ok, err := checkPrint(h, fi.Size(), f.fp, f.fpLen, s.scratch)
+	return err != nil || ok
 }
 
 // stillNamed reports whether f's recorded name still leads to f (a second
@@ -316,6 +381,7 @@ func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) bool {
 		if nfp, nlen, ok, _ = checkPrint(f.h, size, emptyPrint, 0, s.scratch); ok {
 			f.fp, f.fpLen = nfp, nlen
 		}
+		f.fresh = f.pos == 0 // a new file, maybe a copy at a reused inode
 	case p.Pos > size:
 		s.log.Info("file shorter than its saved position (truncated); reading it from the start", "file", f.path, "pos", p.Pos, "size", size)
 		s.x.truncated.Inc()
@@ -326,6 +392,7 @@ func (r *restoring) adopt(s *Source, f *tailFile, fi fs.FileInfo) bool {
 		if nfp, nlen, ok, _ = checkPrint(f.h, size, emptyPrint, 0, s.scratch); ok {
 			f.fp, f.fpLen = nfp, nlen
 		}
+		f.fresh = true
 	default:
 		f.pos, f.line = p.Pos, p.Line
 		f.fp, f.fpLen = nfp, nlen

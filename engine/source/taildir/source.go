@@ -545,6 +545,9 @@ func (s *Source) verify(f *tailFile, size int64, reopened bool) bool {
 		s.recoverCopy(f)
 		s.release(f)
 		s.restart(f)
+		// Another file at a known inode may be anything, a copy of a
+		// followed file too: judged before its first read.
+		f.fresh = reopened
 		var err error
 		if fp, n, ok, err = checkPrint(f.h, size, emptyPrint, 0, s.scratch); err != nil || !ok {
 			s.closeFile(f)

@@ -825,3 +825,43 @@ func TestCopyOfAFileReadALineAtATime(t *testing.T) {
 		})
 	}
 }
+
+// A rotated file, read and closed, is deleted, and the copy copytruncate
+// makes of the live file gets its inode number before the next scan: the
+// scan finds a known inode under a known name, but its content is a copy
+// of the live file's, and must wait as one rather than be read from its
+// start (found by the stress test: a generation delivered twice). The
+// original is serviced after the copy, or (same modification time, tracked
+// first) before it.
+func TestCopyTakesAClosedFilesInode(t *testing.T) {
+	long := padded("r")
+	for _, originalFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("original serviced first %v", originalFirst), func(t *testing.T) {
+			r := newRig(t, `app\.log(\.\d+)?`, func(c *Config) { c.IdleTimeout = time.Second })
+			rfs := &reuseFS{Mem: r.mem, alias: map[uint64]uint64{}}
+			r.fs = rfs
+			r.write("/logs/app.log.1", text(long("o", 100, 149)))
+			r.write("/logs/app.log", text(long("a", 100, 199)))
+			r.start()
+			r.poll()
+			// Idle: both handles closed.
+			r.clk.Advance(2 * time.Second)
+			r.poll()
+			oldIno := statIno(t, r.fs, "/logs/app.log.1")
+			r.write("/logs/app.log", text(long("a", 200, 249)))
+			r.remove("/logs/app.log.1")
+			r.copyTruncate("/logs/app.log", "/logs/app.log.1")
+			rfs.alias[statIno(t, r.mem, "/logs/app.log.1")] = oldIno
+			if !originalFirst {
+				r.write("/logs/app.log", text(long("b", 100, 102)))
+			}
+			r.poll()
+			r.poll()
+			if originalFirst {
+				r.write("/logs/app.log", text(long("b", 100, 102)))
+				r.poll()
+			}
+			r.expectOnce(append(append(long("o", 100, 149), long("a", 100, 249)...), long("b", 100, 102)...))
+		})
+	}
+}
