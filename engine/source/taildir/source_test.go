@@ -865,3 +865,28 @@ func TestCopyTakesAClosedFilesInode(t *testing.T) {
 		})
 	}
 }
+
+// The same while Sluice is stopped: the saved inode of a rotated file is
+// found at start-up holding the copy of the live file, whose saved position
+// says how much of that content was delivered.
+func TestCopyTakesASavedFilesInode(t *testing.T) {
+	long := padded("s")
+	r := newRig(t, `app\.log(\.\d+)?`)
+	rfs := &reuseFS{Mem: r.mem, alias: map[uint64]uint64{}}
+	r.fs = rfs
+	r.write("/logs/app.log.1", text(long("o", 100, 149)))
+	r.write("/logs/app.log", text(long("a", 100, 199)))
+	r.start()
+	r.poll()
+	r.stop()
+	oldIno := statIno(t, r.fs, "/logs/app.log.1")
+	r.write("/logs/app.log", text(long("a", 200, 249)))
+	r.remove("/logs/app.log.1")
+	r.copyTruncate("/logs/app.log", "/logs/app.log.1")
+	rfs.alias[statIno(t, r.mem, "/logs/app.log.1")] = oldIno
+	r.write("/logs/app.log", text(long("b", 100, 102)))
+	r.start()
+	r.poll()
+	r.poll()
+	r.expectOnce(append(append(long("o", 100, 149), long("a", 100, 249)...), long("b", 100, 102)...))
+}
