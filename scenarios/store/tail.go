@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/engine/event"
@@ -144,7 +145,18 @@ type KafkaTail struct {
 	// at an offset read before (a broker that truncated and reused it) is
 	// delivered.
 	Reread int
+	// Restarts counts clients replaced because they stopped short of
+	// records the topic has (see Poll).
+	Restarts int
+
+	next      map[int32]int64 // partition -> 1 + the highest offset read
+	lastGot   time.Time       // when a Poll last returned a record
+	lastCheck time.Time       // when end offsets were last compared
 }
+
+// stallCheck is how long a tail may return nothing before it compares
+// what it has read with the topic's end offsets.
+const stallCheck = 2 * time.Second
 
 func (k *KafkaTail) Name() string { return k.Topic.Name() }
 
@@ -169,12 +181,50 @@ func (k *KafkaTail) Poll(ctx context.Context) ([]Delivery, error) {
 		}
 	})
 	var out []Delivery
+	got := false
 	fs.EachRecord(func(r *kgo.Record) {
+		got = true
+		if k.next == nil {
+			k.next = map[int32]int64{}
+		}
+		k.next[r.Partition] = max(k.next[r.Partition], r.Offset+1)
 		if d, ok := k.take(r.Topic, r.Partition, r.Offset, r.Value, true); ok {
 			out = append(out, d)
 		}
 	})
+	now := time.Now()
+	if got || k.lastGot.IsZero() {
+		k.lastGot = now
+	} else if now.Sub(k.lastGot) > stallCheck && now.Sub(k.lastCheck) > stallCheck {
+		k.lastCheck = now
+		if k.stalled(ctx) {
+			// A client whose fetches stopped on a partition after leader
+			// moves (seen with kfake) does not resume; a new one reads from
+			// the start, and what was read before is known by its offset.
+			k.cl.Close()
+			k.cl = nil
+			k.Restarts++
+			k.lastGot = now // the new client's grace
+		}
+	}
 	return out, ferr
+}
+
+// stalled reports whether the topic has records beyond what the tail read.
+func (k *KafkaTail) stalled(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(k.cl).ListEndOffsets(ctx, k.Topic.Topic)
+	if err != nil || ends.Error() != nil {
+		return false
+	}
+	behind := false
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > k.next[o.Partition] {
+			behind = true
+		}
+	})
+	return behind
 }
 
 // take is the delivery of the record at (partition, offset), unless that

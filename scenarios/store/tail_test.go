@@ -164,3 +164,60 @@ func TestKafkaTailRecheck(t *testing.T) {
 		t.Fatalf("a second final read returned %d records, want none", len(ds))
 	}
 }
+
+// A tail that has returned nothing for a while although the topic holds
+// records it never read replaces its client, and the new one's reads do
+// not deliver again what was read before.
+func TestKafkaTailReplacesAStalledClient(t *testing.T) {
+	c := kafkatest.New(t, 1, 2, "k")
+	tail := &KafkaTail{Topic: KafkaTopic{Brokers: c.Addrs, Topic: "k", FlumeFormat: true}}
+	defer tail.Close()
+	mc := memory.DefaultConfig()
+	mc.Capacity, mc.TransactionCapacity = 1000, 100
+	ch := memory.New("c", mc, nil, nil, nil)
+	ch.Start()
+	defer ch.Stop()
+	cfg, _ := kafka.ParseConfig(reader("kafka.bootstrap.servers", strings.Join(c.Addrs, ","), "kafka.topic", "k", "useFlumeEventFormat", "true"))
+	s, _ := kafka.New("k", cfg, ch, nil, nil, nil)
+	s.Start(context.Background())
+	defer s.Stop(context.Background())
+	channeltest.Put(t, ch, batch(0, 40))
+	if _, err := s.Process(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for deadline := time.Now().Add(20 * time.Second); got < 40 && time.Now().Before(deadline); {
+		ds, err := tail.Poll(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(ds)
+	}
+	// Quiet, and nothing missing: the client is kept.
+	tail.lastGot = time.Now().Add(-time.Minute)
+	if ds, _ := tail.Poll(context.Background()); len(ds) != 0 || tail.Restarts != 0 {
+		t.Fatalf("an idle tail with nothing missing: %d records, %d restarts; want none", len(ds), tail.Restarts)
+	}
+	// As if its fetches had stopped short of a partition's end.
+	tail.mu.Lock()
+	for p := range tail.next {
+		tail.next[p] = 0
+	}
+	tail.lastGot, tail.lastCheck = time.Now().Add(-time.Minute), time.Time{}
+	tail.mu.Unlock()
+	if ds, _ := tail.Poll(context.Background()); len(ds) != 0 || tail.Restarts != 1 {
+		t.Fatalf("a stalled tail: %d records, %d restarts; want none and one", len(ds), tail.Restarts)
+	}
+	for deadline := time.Now().Add(20 * time.Second); tail.Reread < 40 && time.Now().Before(deadline); {
+		ds, err := tail.Poll(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != 0 {
+			t.Fatalf("the new client delivered %d records again", len(ds))
+		}
+	}
+	if tail.Reread < 40 {
+		t.Fatalf("the new client read %d of the 40 records again, want all", tail.Reread)
+	}
+}
