@@ -32,6 +32,7 @@ import (
 	"github.com/sluicehq/sluice/reports"
 	"github.com/sluicehq/sluice/reports/record"
 	"github.com/sluicehq/sluice/scenarios/checker"
+	"github.com/sluicehq/sluice/scenarios/store"
 )
 
 // Options configure one run.
@@ -505,6 +506,11 @@ func (h *harness) run(ctx context.Context) (*record.Run, error) {
 		err := s.Finish(func(l []byte) { h.ck.Deliver(s.Name(), l, end) }, func() { h.ck.Torn(s.Name()) })
 		if err != nil {
 			h.note("reading store %s: %v", s.Name(), err)
+		}
+		if ts, ok := s.(*tailerStore); ok {
+			if kt, ok := ts.t.(*store.KafkaTail); ok && kt.Replaced() > 0 {
+				h.note("The tail of %s replaced its Kafka client %d times: it had stopped short of records the topic held.", s.Name(), kt.Replaced())
+			}
 		}
 	}
 	return h.record(end, loadEnd, healed, drainEnd, drained), nil

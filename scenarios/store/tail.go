@@ -277,6 +277,13 @@ func (k *KafkaTail) Recheck(ctx context.Context) ([]Delivery, error) {
 
 func (k *KafkaTail) Torn() int { return 0 }
 
+// Replaced is how many times the tail replaced its client (Restarts).
+func (k *KafkaTail) Replaced() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.Restarts
+}
+
 func (k *KafkaTail) Close() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
