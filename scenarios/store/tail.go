@@ -150,12 +150,13 @@ type KafkaTail struct {
 	Restarts int
 
 	next      map[int32]int64 // partition -> 1 + the highest offset read
-	lastGot   time.Time       // when a Poll last returned a record
+	behind    map[int32]int64 // at the last check: partitions short of their end, and next
 	lastCheck time.Time       // when end offsets were last compared
 }
 
-// stallCheck is how long a tail may return nothing before it compares
-// what it has read with the topic's end offsets.
+// stallCheck is how often a tail compares what it has read with the
+// topic's end offsets: a partition short of its end at two checks in a
+// row, with no record read from it in between, has stalled.
 const stallCheck = 2 * time.Second
 
 func (k *KafkaTail) Name() string { return k.Topic.Name() }
@@ -181,9 +182,7 @@ func (k *KafkaTail) Poll(ctx context.Context) ([]Delivery, error) {
 		}
 	})
 	var out []Delivery
-	got := false
 	fs.EachRecord(func(r *kgo.Record) {
-		got = true
 		if k.next == nil {
 			k.next = map[int32]int64{}
 		}
@@ -192,10 +191,7 @@ func (k *KafkaTail) Poll(ctx context.Context) ([]Delivery, error) {
 			out = append(out, d)
 		}
 	})
-	now := time.Now()
-	if got || k.lastGot.IsZero() {
-		k.lastGot = now
-	} else if now.Sub(k.lastGot) > stallCheck && now.Sub(k.lastCheck) > stallCheck {
+	if now := time.Now(); now.Sub(k.lastCheck) > stallCheck {
 		k.lastCheck = now
 		if k.stalled(ctx) {
 			// A client whose fetches stopped on a partition after leader
@@ -203,14 +199,15 @@ func (k *KafkaTail) Poll(ctx context.Context) ([]Delivery, error) {
 			// the start, and what was read before is known by its offset.
 			k.cl.Close()
 			k.cl = nil
+			k.behind = nil
 			k.Restarts++
-			k.lastGot = now // the new client's grace
 		}
 	}
 	return out, ferr
 }
 
-// stalled reports whether the topic has records beyond what the tail read.
+// stalled reports whether a partition has records beyond what the tail
+// read and made no progress towards them since the previous check.
 func (k *KafkaTail) stalled(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -218,13 +215,20 @@ func (k *KafkaTail) stalled(ctx context.Context) bool {
 	if err != nil || ends.Error() != nil {
 		return false
 	}
-	behind := false
+	prev := k.behind
+	k.behind = map[int32]int64{}
+	stuck := false
 	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil && o.Offset > k.next[o.Partition] {
-			behind = true
+		if o.Err != nil || o.Offset <= k.next[o.Partition] {
+			return
 		}
+		at := k.next[o.Partition]
+		if was, ok := prev[o.Partition]; ok && was == at {
+			stuck = true
+		}
+		k.behind[o.Partition] = at
 	})
-	return behind
+	return stuck
 }
 
 // take is the delivery of the record at (partition, offset), unless that
