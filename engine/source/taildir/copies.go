@@ -38,6 +38,18 @@ func (s *Source) judge(f *tailFile, size int64) bool {
 	}
 	f.fresh = false
 	t, partial := s.originalOf(f, f.h, size)
+	for i := 0; t == nil && i < 4; i++ {
+		// logrotate truncates the original as soon as the copy is
+		// complete: a copy sized while still being written can find its
+		// original truncated when compared with it, and is then known only
+		// as the complete copy it has become (by what the original read).
+		fi, err := f.h.Stat()
+		if err != nil || fi.Size() == size {
+			break
+		}
+		size = fi.Size()
+		t, partial = s.originalOf(f, f.h, size)
+	}
 	if t == nil {
 		return false
 	}
@@ -93,7 +105,9 @@ func (s *Source) rejudge(f *tailFile) {
 			f.partial, f.judged, f.pos = false, size, t.pos
 			return
 		}
-	} else if s.samePrefix(f.h, size, th) {
+	} else if s.samePrefix(f.h, size, th) || !s.intact(t, th) {
+		// Still the original's bytes; or the original was truncated while
+		// they were compared (release decides).
 		f.judged = size
 		return
 	}

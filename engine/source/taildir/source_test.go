@@ -890,3 +890,39 @@ func TestCopyTakesASavedFilesInode(t *testing.T) {
 	r.poll()
 	r.expectOnce(append(append(long("o", 100, 149), long("a", 100, 249)...), long("b", 100, 102)...))
 }
+
+// A copy sized while still being written is judged by comparing it with
+// its original; logrotate truncates the original as soon as the copy is
+// complete, which can fall between the copy's stat and that comparison.
+// The copy must still wait as one (found by the stress test, under race:
+// the copy judged a file of its own and read from its start).
+func TestCopyCompletedAndOriginalTruncatedWhileJudged(t *testing.T) {
+	long := padded("j")
+	for _, sized := range []int64{209, 1500} {
+		t.Run(fmt.Sprintf("sized at %d", sized), func(t *testing.T) {
+			r := newRig(t, `app\.log(\.\d+)?`)
+			r.write("/logs/app.log", text(long("a", 100, 199)))
+			r.start()
+			r.poll()
+			r.write("/logs/app.log.1", "")
+			r.poll()
+			c := r.src.files[fileKey{1, statIno(t, r.fs, "/logs/app.log.1")}]
+			if c == nil || !c.fresh {
+				t.Fatalf("the empty copy is not tracked as a fresh file: %+v", c)
+			}
+			// The copy had sized bytes when service looked; by the judgement
+			// it is complete and the original truncated.
+			r.copyTruncate("/logs/app.log", "/logs/app.log.1")
+			if ok, err := r.src.openFile(c); !ok || err != nil {
+				t.Fatalf("open the copy: %v %v", ok, err)
+			}
+			if !r.src.judge(c, sized) {
+				t.Fatal("the complete copy was judged a file of its own")
+			}
+			r.write("/logs/app.log", text(long("b", 100, 102)))
+			r.poll()
+			r.poll()
+			r.expectOnce(append(long("a", 100, 199), long("b", 100, 102)...))
+		})
+	}
+}
