@@ -72,25 +72,37 @@ func TestHDFSTail(t *testing.T) {
 	}
 }
 
-func TestKafkaTail(t *testing.T) {
+// kafkaTail is a tail of topic "k" on a one-broker kfake cluster, and a
+// function that sends events there through a Kafka sink (Flume's event
+// format).
+func kafkaTail(t *testing.T) (*KafkaTail, func([]event.Event)) {
+	t.Helper()
 	c := kafkatest.New(t, 1, 2, "k")
 	tail := &KafkaTail{Topic: KafkaTopic{Brokers: c.Addrs, Topic: "k", FlumeFormat: true}}
-	defer tail.Close()
+	t.Cleanup(func() { tail.Close() })
 	mc := memory.DefaultConfig()
 	mc.Capacity, mc.TransactionCapacity = 1000, 100
 	ch := memory.New("c", mc, nil, nil, nil)
 	ch.Start()
-	defer ch.Stop()
+	t.Cleanup(func() { ch.Stop() })
 	cfg, _ := kafka.ParseConfig(reader("kafka.bootstrap.servers", strings.Join(c.Addrs, ","), "kafka.topic", "k", "useFlumeEventFormat", "true"))
 	s, _ := kafka.New("k", cfg, ch, nil, nil, nil)
 	s.Start(context.Background())
-	defer s.Stop(context.Background())
-	got := map[string]int{}
-	for round := 0; round < 3; round++ {
-		channeltest.Put(t, ch, batch(round*50, 50))
+	t.Cleanup(func() { s.Stop(context.Background()) })
+	return tail, func(evs []event.Event) {
+		t.Helper()
+		channeltest.Put(t, ch, evs)
 		if _, err := s.Process(context.Background()); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestKafkaTail(t *testing.T) {
+	tail, send := kafkaTail(t)
+	got := map[string]int{}
+	for round := 0; round < 3; round++ {
+		send(batch(round*50, 50))
 		deadline := time.Now().Add(20 * time.Second)
 		for len(got) < (round+1)*50 && time.Now().Before(deadline) {
 			ds, err := tail.Poll(context.Background())
@@ -112,23 +124,9 @@ func TestKafkaTail(t *testing.T) {
 // A final read returns exactly what the tail never returned: records
 // already polled are not delivered twice, records the tail missed are.
 func TestKafkaTailRecheck(t *testing.T) {
-	c := kafkatest.New(t, 1, 2, "k")
-	tail := &KafkaTail{Topic: KafkaTopic{Brokers: c.Addrs, Topic: "k", FlumeFormat: true}}
-	defer tail.Close()
-	mc := memory.DefaultConfig()
-	mc.Capacity, mc.TransactionCapacity = 1000, 100
-	ch := memory.New("c", mc, nil, nil, nil)
-	ch.Start()
-	defer ch.Stop()
-	cfg, _ := kafka.ParseConfig(reader("kafka.bootstrap.servers", strings.Join(c.Addrs, ","), "kafka.topic", "k", "useFlumeEventFormat", "true"))
-	s, _ := kafka.New("k", cfg, ch, nil, nil, nil)
-	s.Start(context.Background())
-	defer s.Stop(context.Background())
+	tail, send := kafkaTail(t)
 	got := map[string]int{}
-	channeltest.Put(t, ch, batch(0, 50))
-	if _, err := s.Process(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	send(batch(0, 50))
 	for deadline := time.Now().Add(20 * time.Second); len(got) < 50 && time.Now().Before(deadline); {
 		ds, err := tail.Poll(context.Background())
 		if err != nil {
@@ -139,10 +137,7 @@ func TestKafkaTailRecheck(t *testing.T) {
 		}
 	}
 	// Written after the last poll: only the final read can find them.
-	channeltest.Put(t, ch, batch(50, 30))
-	if _, err := s.Process(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	send(batch(50, 30))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	ds, err := tail.Recheck(ctx)
@@ -169,22 +164,8 @@ func TestKafkaTailRecheck(t *testing.T) {
 // records it never read replaces its client, and the new one's reads do
 // not deliver again what was read before.
 func TestKafkaTailReplacesAStalledClient(t *testing.T) {
-	c := kafkatest.New(t, 1, 2, "k")
-	tail := &KafkaTail{Topic: KafkaTopic{Brokers: c.Addrs, Topic: "k", FlumeFormat: true}}
-	defer tail.Close()
-	mc := memory.DefaultConfig()
-	mc.Capacity, mc.TransactionCapacity = 1000, 100
-	ch := memory.New("c", mc, nil, nil, nil)
-	ch.Start()
-	defer ch.Stop()
-	cfg, _ := kafka.ParseConfig(reader("kafka.bootstrap.servers", strings.Join(c.Addrs, ","), "kafka.topic", "k", "useFlumeEventFormat", "true"))
-	s, _ := kafka.New("k", cfg, ch, nil, nil, nil)
-	s.Start(context.Background())
-	defer s.Stop(context.Background())
-	channeltest.Put(t, ch, batch(0, 40))
-	if _, err := s.Process(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	tail, send := kafkaTail(t)
+	send(batch(0, 40))
 	got := 0
 	for deadline := time.Now().Add(20 * time.Second); got < 40 && time.Now().Before(deadline); {
 		ds, err := tail.Poll(context.Background())

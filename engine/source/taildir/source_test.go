@@ -837,21 +837,13 @@ func TestCopyTakesAClosedFilesInode(t *testing.T) {
 	long := padded("r")
 	for _, originalFirst := range []bool{false, true} {
 		t.Run(fmt.Sprintf("original serviced first %v", originalFirst), func(t *testing.T) {
-			r := newRig(t, `app\.log(\.\d+)?`, func(c *Config) { c.IdleTimeout = time.Second })
-			rfs := &reuseFS{Mem: r.mem, alias: map[uint64]uint64{}}
-			r.fs = rfs
-			r.write("/logs/app.log.1", text(long("o", 100, 149)))
-			r.write("/logs/app.log", text(long("a", 100, 199)))
+			r, rfs := rotatedAndLive(t, long, func(c *Config) { c.IdleTimeout = time.Second })
 			r.start()
 			r.poll()
 			// Idle: both handles closed.
 			r.clk.Advance(2 * time.Second)
 			r.poll()
-			oldIno := statIno(t, r.fs, "/logs/app.log.1")
-			r.write("/logs/app.log", text(long("a", 200, 249)))
-			r.remove("/logs/app.log.1")
-			r.copyTruncate("/logs/app.log", "/logs/app.log.1")
-			rfs.alias[statIno(t, r.mem, "/logs/app.log.1")] = oldIno
+			copyOverRotated(r, rfs, long)
 			if !originalFirst {
 				r.write("/logs/app.log", text(long("b", 100, 102)))
 			}
@@ -866,24 +858,39 @@ func TestCopyTakesAClosedFilesInode(t *testing.T) {
 	}
 }
 
+// rotatedAndLive is a rig on an inode-reusing file system with a rotated
+// file (app.log.1, lines o100-o149) and the live one (app.log, a100-a199).
+func rotatedAndLive(t *testing.T, long func(string, int, int) []string, mutate ...func(*Config)) (*rig, *reuseFS) {
+	r := newRig(t, `app\.log(\.\d+)?`, mutate...)
+	rfs := &reuseFS{Mem: r.mem, alias: map[uint64]uint64{}}
+	r.fs = rfs
+	r.write("/logs/app.log.1", text(long("o", 100, 149)))
+	r.write("/logs/app.log", text(long("a", 100, 199)))
+	return r, rfs
+}
+
+// copyOverRotated appends a200-a249 to app.log, deletes app.log.1 and
+// copytruncates app.log to a new app.log.1 that gets the deleted file's
+// inode number.
+func copyOverRotated(r *rig, rfs *reuseFS, long func(string, int, int) []string) {
+	r.t.Helper()
+	oldIno := statIno(r.t, r.fs, "/logs/app.log.1")
+	r.write("/logs/app.log", text(long("a", 200, 249)))
+	r.remove("/logs/app.log.1")
+	r.copyTruncate("/logs/app.log", "/logs/app.log.1")
+	rfs.alias[statIno(r.t, r.mem, "/logs/app.log.1")] = oldIno
+}
+
 // The same while Sluice is stopped: the saved inode of a rotated file is
 // found at start-up holding the copy of the live file, whose saved position
 // says how much of that content was delivered.
 func TestCopyTakesASavedFilesInode(t *testing.T) {
 	long := padded("s")
-	r := newRig(t, `app\.log(\.\d+)?`)
-	rfs := &reuseFS{Mem: r.mem, alias: map[uint64]uint64{}}
-	r.fs = rfs
-	r.write("/logs/app.log.1", text(long("o", 100, 149)))
-	r.write("/logs/app.log", text(long("a", 100, 199)))
+	r, rfs := rotatedAndLive(t, long)
 	r.start()
 	r.poll()
 	r.stop()
-	oldIno := statIno(t, r.fs, "/logs/app.log.1")
-	r.write("/logs/app.log", text(long("a", 200, 249)))
-	r.remove("/logs/app.log.1")
-	r.copyTruncate("/logs/app.log", "/logs/app.log.1")
-	rfs.alias[statIno(t, r.mem, "/logs/app.log.1")] = oldIno
+	copyOverRotated(r, rfs, long)
 	r.write("/logs/app.log", text(long("b", 100, 102)))
 	r.start()
 	r.poll()
