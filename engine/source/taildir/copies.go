@@ -23,11 +23,15 @@ import (
 // The price: a new file whose every byte so far is also the start of a
 // followed file (say, one identical banner line) is not read until it
 // differs; and if that followed file is truncated meanwhile, those bytes are
-// taken for already delivered.
+// taken for already delivered. And a copy whose bytes so far are the first
+// bytes of several followed files (every generation of a log begins alike)
+// is not read until they tell which, or its original is truncated.
 
 // judge decides, before f's first read, whether f (fresh, size bytes, open)
-// is a copy of a followed file. It reports true when f now waits as a copy;
-// an empty f stays fresh, to be judged when it has bytes.
+// is a copy of a followed file. It reports true when f is not to be read
+// now: it waits as a copy, or it holds the first bytes of several followed
+// files and stays fresh; an empty f stays fresh too, to be judged when it
+// has bytes.
 func (s *Source) judge(f *tailFile, size int64) bool {
 	if f.pos != 0 || f.line != (lineState{}) {
 		f.fresh = false
@@ -37,7 +41,7 @@ func (s *Source) judge(f *tailFile, size int64) bool {
 		return false
 	}
 	f.fresh = false
-	t, partial := s.originalOf(f, f.h, size)
+	t, partial, ambiguous := s.originalOf(f, f.h, size)
 	for i := 0; t == nil && i < 4; i++ {
 		// logrotate truncates the original as soon as the copy is
 		// complete: a copy sized while still being written can find its
@@ -48,7 +52,13 @@ func (s *Source) judge(f *tailFile, size int64) bool {
 			break
 		}
 		size = fi.Size()
-		t, partial = s.originalOf(f, f.h, size)
+		t, partial, ambiguous = s.originalOf(f, f.h, size)
+	}
+	if ambiguous {
+		// Not read, and judged again as it grows; if its original is
+		// truncated first, release finds it a copy all the same.
+		f.fresh = true
+		return true
 	}
 	if t == nil {
 		return false
@@ -112,8 +122,13 @@ func (s *Source) rejudge(f *tailFile) {
 		return
 	}
 	f.copyOf, f.partial = nil, false
-	if o, partial := s.originalOf(f, f.h, size); o != nil {
+	o, partial, ambiguous := s.originalOf(f, f.h, size)
+	if o != nil {
 		s.wait(f, o, partial, size)
+		return
+	}
+	if ambiguous {
+		f.fresh = true // judged again before it is read (see judge)
 		return
 	}
 	s.log.Info("new file is not a copy of a followed file after all; reading it from the start", "file", f.path, "size", size)
@@ -128,7 +143,19 @@ func (s *Source) rejudge(f *tailFile) {
 // a copy of: a complete copy (at least the original's position, same first
 // bytes and bytes before the position), or a copy being written (fewer
 // bytes than the original's position, each of them the original's).
-func (s *Source) originalOf(f *tailFile, fh vfs.File, size int64) (t *tailFile, partial bool) {
+//
+// A copy being written is known by its bytes so far, which can be the first
+// bytes of several followed files (lines that all begin alike, and a copy
+// listed with a few bytes): then it is ambiguous, and no file is chosen.
+func (s *Source) originalOf(f *tailFile, fh vfs.File, size int64) (t *tailFile, partial, ambiguous bool) {
+	var hit *tailFile
+	hits := 0
+	partialHit := func(t *tailFile) {
+		if hit != t {
+			hits++
+		}
+		hit = t
+	}
 	var fp uint64
 	haveFP := false
 	if size >= fingerprintSize {
@@ -139,7 +166,7 @@ func (s *Source) originalOf(f *tailFile, fh vfs.File, size int64) (t *tailFile, 
 	}
 	head := make([]byte, min(size, headSize))
 	if n, err := fh.ReadAt(head, 0); n < len(head) && err != nil && err != io.EOF {
-		return nil, false
+		return nil, false, false
 	} else {
 		head = head[:n]
 	}
@@ -157,7 +184,7 @@ func (s *Source) originalOf(f *tailFile, fh vfs.File, size int64) (t *tailFile, 
 				same := err == nil && fi.Size() > size && s.intact(t, h) && s.samePrefix(fh, size, h)
 				done()
 				if same {
-					return t, true
+					partialHit(t)
 				}
 			}
 			continue
@@ -169,7 +196,7 @@ func (s *Source) originalOf(f *tailFile, fh vfs.File, size int64) (t *tailFile, 
 			// t's fingerprint may be shorter than a whole one (t was short
 			// when last looked at); it then covers all t delivered.
 			if t.fpLen >= minCopyPrint && t.isCopy(fh, size, s.scratch) {
-				return t, false
+				return t, false, false
 			}
 			continue
 		}
@@ -189,17 +216,23 @@ func (s *Source) originalOf(f *tailFile, fh vfs.File, size int64) (t *tailFile, 
 			// such by service): a shorter copy of its old content is
 			// known by the fingerprint only.
 			if haveFP && t.fpLen == fingerprintSize {
-				return t, true
+				partialHit(t)
 			}
 			continue
 		}
 		same := s.samePrefix(fh, size, h)
 		done()
 		if same {
-			return t, true
+			partialHit(t)
 		}
 	}
-	return nil, false
+	switch {
+	case hits == 1:
+		return hit, true, false
+	case hits > 1:
+		return nil, false, true
+	}
+	return nil, false, false
 }
 
 // peek returns a handle on t's file as it is now — t's own when open, else

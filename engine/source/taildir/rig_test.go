@@ -206,6 +206,12 @@ func (r *rig) copyTruncate(path, to string) {
 		r.t.Fatal(err)
 	}
 	r.write(to, string(data))
+	r.copyTruncateInPlace(path)
+}
+
+// copyTruncateInPlace is copytruncate's truncation, the copy made already.
+func (r *rig) copyTruncateInPlace(path string) {
+	r.t.Helper()
 	f, err := r.fs.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		r.t.Fatal(err)

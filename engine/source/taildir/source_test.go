@@ -933,3 +933,33 @@ func TestCopyCompletedAndOriginalTruncatedWhileJudged(t *testing.T) {
 		})
 	}
 }
+
+// A copy listed with its first bytes only (one byte, here) can hold the
+// first bytes of several followed files, whose lines all begin alike. It
+// must not be taken for a copy of the first of them: the one it copies is
+// truncated next, and the copy was then read from its start (found by the
+// stress test, where every generation of a file begins "file0-line").
+func TestCopyTooShortToTellItsOriginal(t *testing.T) {
+	long := padded("m")
+	r := newRig(t, `app\.log(\.\d+)?`)
+	r.write("/logs/app.log.2", text(long("l", 100, 199)))
+	r.start()
+	r.poll()
+	r.write("/logs/app.log", text(long("l", 200, 299)))
+	r.poll()
+	r.write("/logs/app.log.1", "l")
+	r.poll()
+	if got := len(r.rec.bodies()); got != 200 {
+		t.Fatalf("delivered %d lines after the copy's first byte, want 200", got)
+	}
+	data, err := vfs.ReadFile(r.fs, "/logs/app.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.write("/logs/app.log.1", string(data[1:]))
+	r.copyTruncateInPlace("/logs/app.log")
+	r.write("/logs/app.log", text(long("b", 100, 102)))
+	r.poll()
+	r.poll()
+	r.expectOnce(append(long("l", 100, 299), long("b", 100, 102)...))
+}
