@@ -117,7 +117,14 @@ func TestKillAndRestart(t *testing.T) {
 	if !p.Running() || p.Pid() == pid || p.Incarnation() != 2 {
 		t.Fatalf("after heal: running %v pid %d (was %d) incarnation %d", p.Running(), p.Pid(), pid, p.Incarnation())
 	}
-	// The log file holds both incarnations and stderr.
+	// The log file holds both incarnations and stderr. The helper writes
+	// to stderr just after its ready line, and the first incarnation may
+	// have been killed between the two: wait for the second's.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := p.WaitLog(ctx, regexp.MustCompile(`on stderr`)); err != nil {
+		t.Fatal(err)
+	}
 	b, err := os.ReadFile(p.spec.LogFile)
 	if err != nil {
 		t.Fatal(err)
