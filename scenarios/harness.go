@@ -765,7 +765,7 @@ func (h *harness) drain(ctx context.Context, limit time.Duration) bool {
 func (h *harness) recheckStores(ctx context.Context) int {
 	found := 0
 	for _, s := range h.stores {
-		r, ok := s.(rechecker)
+		r, ok := s.(*tailerStore)
 		if !ok {
 			continue
 		}

@@ -40,12 +40,8 @@ func (s *tailerStore) Finish(deliver func([]byte), torn func()) error {
 	return err
 }
 
-// rechecker is a store that can be read whole again.
-type rechecker interface {
-	// Recheck delivers what the tail missed and says where it was.
-	Recheck(ctx context.Context, deliver func([]byte)) (int, string, error)
-}
-
+// Recheck reads the store whole again when its tailer can (a Kafka topic),
+// delivers what the tail missed and says where it was.
 func (s *tailerStore) Recheck(ctx context.Context, deliver func([]byte)) (int, string, error) {
 	r, ok := s.t.(interface {
 		Recheck(context.Context) ([]store.Delivery, error)

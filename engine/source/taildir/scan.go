@@ -184,8 +184,9 @@ func (s *Source) replaced(changed []*tailFile) {
 }
 
 // sameContent reports whether f's file, closed, still holds what f read:
-// at least f.pos bytes, beginning with f's fingerprint. A file that cannot
-// be opened now is left to the next look.
+// at least f.pos bytes, beginning with f's fingerprint. It is intact with
+// the opposite answer on errors: a file that cannot be opened or read now
+// is left to the next look, not restarted from its start.
 func (s *Source) sameContent(f *tailFile) bool {
 	h, done := s.peek(f)
 	if h == nil {
