@@ -54,6 +54,9 @@ func (s *Source) judge(f *tailFile, size int64) bool {
 		size = fi.Size()
 		t, partial, ambiguous = s.originalOf(f, f.h, size)
 	}
+	if t == nil && s.fromUncopied(f, size) {
+		return false
+	}
 	if ambiguous {
 		// Not read, and judged again as it grows; if its original is
 		// truncated first, release finds it a copy all the same.

@@ -178,8 +178,7 @@ func (s *Source) replaced(changed []*tailFile) {
 		olds = append(olds, &old)
 	}
 	for _, old := range olds {
-		s.recoverCopy(old)
-		s.release(old)
+		s.leftFile(old)
 	}
 }
 
@@ -455,7 +454,10 @@ func (s *Source) startCopy(f *tailFile, pending *restoring) {
 // release lets the copies waiting on orig be read from orig's committed
 // position: orig was truncated (or is forgotten), and what it held beyond
 // that position is now only in them.
-func (s *Source) release(orig *tailFile) {
+//
+// It reports how many copies it let be read.
+func (s *Source) release(orig *tailFile) int {
+	n := 0
 	for _, c := range s.order {
 		verified := int64(-1)
 		switch {
@@ -478,7 +480,9 @@ func (s *Source) release(orig *tailFile) {
 		c.size, c.mtime = -1, time.Time{}
 		s.dirty, s.urgent = true, true
 		s.log.Info("reading a copy from its original's last position", "file", c.path, "original", orig.path, "pos", c.pos)
+		n++
 	}
+	return n
 }
 
 // identify opens a newly found file and takes its fingerprint at once, as

@@ -43,7 +43,10 @@
 // a copy while logrotate is still writing it (empty or half written): a
 // file found while running is judged before its first read, and one whose
 // bytes are a followed file's bytes at the same offsets waits as a copy
-// (copies.go). Across a kill, the lines delivered after the last position
+// (copies.go); and when the truncation is seen before the copy (listed
+// after the pass's scan, or given the inode number of a file deleted since
+// it), the truncated content is remembered for a minute, and its copy, once
+// found, is read from where the original stopped. Across a kill, the lines delivered after the last position
 // write (writePosInterval) are delivered again; nothing else is.
 //
 // What copytruncate loses by its nature, and Sluice cannot read:
@@ -115,6 +118,8 @@ type Source struct {
 	scratch []byte
 	cmpA    []byte // two windows compared by samePrefix
 	cmpB    []byte
+
+	uncopied []uncopied // content truncated away whose copy was not found yet
 
 	dirty     bool // positions changed since the last write
 	urgent    bool // a file's identity changed: write without waiting
@@ -542,8 +547,7 @@ func (s *Source) verify(f *tailFile, size int64, reopened bool) bool {
 			s.log.Info("file truncated or rewritten (copytruncate?); reading it from the start", "file", f.path, "pos", f.pos, "size", size)
 			s.x.truncated.Inc()
 		}
-		s.recoverCopy(f)
-		s.release(f)
+		s.leftFile(f)
 		s.restart(f)
 		// Another file at a known inode may be anything, a copy of a
 		// followed file too: judged before its first read.
@@ -577,14 +581,15 @@ const minCopyPrint = 16
 // lines not read before the truncation are read from the copy. The copy is
 // recognised by old's first bytes and the bytes before a recent position;
 // a file the groups already follow is left alone.
-func (s *Source) recoverCopy(old *tailFile) {
+// It reports whether a copy was found.
+func (s *Source) recoverCopy(old *tailFile) bool {
 	if old.fpLen == 0 || (old.pos == 0 && old.fpLen < minCopyPrint) {
-		return // too little known to tell a copy
+		return false // too little known to tell a copy
 	}
 	dir := filepath.Dir(old.path)
 	entries, err := s.fs.ReadDir(dir)
 	if err != nil {
-		return
+		return false
 	}
 	var best *tailFile
 	var bestTime time.Time
@@ -616,9 +621,9 @@ func (s *Source) recoverCopy(old *tailFile) {
 	}
 	if best == nil {
 		if old.h != nil && old.size > old.pos && !s.hasCopy(old) {
-			s.log.Warn("no copy of the truncated file found; its lines not yet read are lost", "file", old.path, "pos", old.pos, "size", old.size)
+			s.log.Warn("no copy of the truncated file found; its lines not yet read are lost unless one is found soon", "file", old.path, "pos", old.pos, "size", old.size)
 		}
-		return
+		return false
 	}
 	c := best
 	c.group, c.hdrPath = old.group, old.hdrPath
@@ -631,6 +636,66 @@ func (s *Source) recoverCopy(old *tailFile) {
 	s.urgent = true
 	s.x.copied.Inc()
 	s.log.Info("reading the rest of a truncated file from its copy", "file", old.path, "copy", c.path, "pos", c.pos)
+	return true
+}
+
+// leftFile is called when old's content is no longer in old's file
+// (truncated, or its inode number given to other content): the lines not
+// read before are looked for in a copy, and the copies waiting on old are
+// released. When there is no copy, old is remembered for a while: its copy
+// may not be listed yet, or be known as a deleted file whose inode number
+// it was given, until the next scan renews that entry; found then, it is
+// read from old's position (see fromUncopied), not from its start.
+func (s *Source) leftFile(old *tailFile) {
+	found := s.recoverCopy(old)
+	if s.release(old) > 0 || found || old.pos == 0 || old.fpLen < minCopyPrint {
+		return
+	}
+	u := *old
+	u.h, u.copyOf, u.head = nil, nil, nil
+	if len(s.uncopied) == maxUncopied {
+		s.uncopied = slices.Delete(s.uncopied, 0, 1)
+	}
+	s.uncopied = append(s.uncopied, uncopied{old: &u, at: s.clk.Now()})
+}
+
+// uncopied is content that left its file (see leftFile) with no copy found
+// then.
+type uncopied struct {
+	old *tailFile
+	at  time.Time
+}
+
+// A copy is found by the next scan or two; uncopiedFor is ample for that
+// under any poll interval, and maxUncopied bounds the memory and the
+// comparisons a new file costs when many files are truncated at once.
+const (
+	uncopiedFor = time.Minute
+	maxUncopied = 64
+)
+
+// fromUncopied reports whether f (found while running, not read yet, size
+// bytes, open) is a copy of content remembered by leftFile; if it is, f is
+// read from that content's last position.
+func (s *Source) fromUncopied(f *tailFile, size int64) bool {
+	now := s.clk.Now()
+	s.uncopied = slices.DeleteFunc(s.uncopied, func(u uncopied) bool { return now.Sub(u.at) > uncopiedFor })
+	for i := len(s.uncopied) - 1; i >= 0; i-- {
+		old := s.uncopied[i].old
+		if !old.isCopy(f.h, size, s.scratch) {
+			continue
+		}
+		s.uncopied = slices.Delete(s.uncopied, i, i+1)
+		f.pos, f.line = old.pos, old.line
+		f.fp, f.fpLen = old.fp, old.fpLen
+		f.ctx, f.ctxEnd, f.ctxLen = old.ctx, old.ctxEnd, old.ctxLen
+		f.hdrPath = old.hdrPath
+		s.dirty, s.urgent = true, true
+		s.x.copied.Inc()
+		s.log.Info("reading the rest of a truncated file from its copy, found after the truncation", "file", old.path, "copy", f.path, "pos", f.pos)
+		return true
+	}
+	return false
 }
 
 // hasCopy reports whether a followed file holds old's content and is read

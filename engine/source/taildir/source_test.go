@@ -1,6 +1,7 @@
 package taildir
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -962,4 +963,43 @@ func TestCopyTooShortToTellItsOriginal(t *testing.T) {
 	r.poll()
 	r.poll()
 	r.expectOnce(append(long("l", 100, 299), long("b", 100, 102)...))
+}
+
+// The truncation can be seen before the copy: a pass's scan lists the
+// rotated file, which is then deleted, the live file copytruncated to a
+// copy given the deleted file's inode number, and the live file serviced
+// in that same pass. Its copy is then still known as the deleted file, and
+// is renewed only by a later scan, when the original has already started
+// again from 0 (found by the stress test: a copy in the group read from
+// its start; one outside it left unread).
+func TestCopyAtAReusedInodeFoundAfterTheTruncation(t *testing.T) {
+	for name, to := range map[string]string{"in the group": "/logs/app.log.1", "outside it": "/logs/app.log-copy"} {
+		t.Run(name, func(t *testing.T) {
+			long := padded("t")
+			r, rfs := rotatedAndLive(t, long, func(c *Config) { c.IdleTimeout = time.Second })
+			r.start()
+			r.poll()
+			r.clk.Advance(2 * time.Second)
+			r.write("/logs/app.log", text(long("a", 200, 209)))
+			r.poll() // app.log.1 idle and closed; app.log open
+			live := r.src.files[fileKey{1, statIno(t, r.fs, "/logs/app.log")}]
+			if live == nil || live.h == nil {
+				t.Fatalf("app.log is not followed and open: %+v", live)
+			}
+			r.clk.Advance(10 * time.Millisecond)
+			r.src.scan(r.clk.Now())
+			oldIno := statIno(t, r.fs, "/logs/app.log.1")
+			r.write("/logs/app.log", text(long("a", 210, 249)))
+			r.remove("/logs/app.log.1")
+			r.copyTruncate("/logs/app.log", to)
+			rfs.alias[statIno(t, r.mem, to)] = oldIno
+			r.write("/logs/app.log", text(long("b", 100, 199)))
+			if _, err := r.src.service(context.Background(), live, r.clk.Now(), false); err != nil {
+				t.Fatal(err)
+			}
+			r.poll()
+			r.poll()
+			r.expectOnce(append(append(long("o", 100, 149), long("a", 100, 249)...), long("b", 100, 199)...))
+		})
+	}
 }
