@@ -971,7 +971,7 @@ func TestCopyTooShortToTellItsOriginal(t *testing.T) {
 // in that same pass. Its copy is then still known as the deleted file, and
 // is renewed only by a later scan, when the original has already started
 // again from 0 (found by the stress test: a copy in the group read from
-// its start; one outside it left unread).
+// its start; one outside the group is renewed the same way, by locate).
 func TestCopyAtAReusedInodeFoundAfterTheTruncation(t *testing.T) {
 	for name, to := range map[string]string{"in the group": "/logs/app.log.1", "outside it": "/logs/app.log-copy"} {
 		t.Run(name, func(t *testing.T) {
