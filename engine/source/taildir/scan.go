@@ -117,8 +117,12 @@ func (s *Source) scanWith(now time.Time, pending *restoring) {
 					// files do not hold thousands of descriptors.
 					s.closeFile(f)
 				}
-				if pending == nil {
-					s.urgent = true // a new file: record it before it can be rotated away
+				if f.restoredAt == 0 || f.fresh || f.pos == 0 {
+					// A new file, also one found at start-up or at a saved
+					// inode with other content: its identity is recorded
+					// before any of it is delivered, or a copy of it made
+					// after a kill would not be known (see tail).
+					s.urgent = true
 				}
 				s.track(f)
 			} else {
