@@ -216,7 +216,7 @@ func (s *Source) Start(ctx context.Context) error {
 		s.listers[i] = &lister{g: &s.cfg.Groups[i], cache: s.cfg.CachePatternMatching}
 	}
 	s.scratch = make([]byte, fingerprintSize)
-	s.bufFile, s.dirty, s.urgent = nil, false, false
+	s.bufFile, s.dirty, s.urgent, s.uncopied = nil, false, false, nil
 	s.full.Store(false)
 	s.ctr.Start()
 	now := s.clk.Now()
