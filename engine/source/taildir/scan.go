@@ -117,7 +117,7 @@ func (s *Source) scanWith(now time.Time, pending *restoring) {
 					// files do not hold thousands of descriptors.
 					s.closeFile(f)
 				}
-				if f.restoredAt == 0 || f.fresh || f.pos == 0 {
+				if pending == nil || !pending.carriesOn(f) {
 					// A new file, also one found at start-up or at a saved
 					// inode with other content: its identity is recorded
 					// before any of it is delivered, or a copy of it made
@@ -329,6 +329,12 @@ func (s *Source) restore(now time.Time, ld loaded) {
 		f.seq = uint64(i + 1)
 	}
 	s.log.Info("positions restored", "resumed", r.resumed, "restarted", r.restarts, "saved", len(r.ps))
+}
+
+// carriesOn reports whether f carries on at its saved position, under the
+// identity that position was saved with.
+func (r *restoring) carriesOn(f *tailFile) bool {
+	return f.restoredAt > 0 && r.byIndex[f.restoredAt-1] == f
 }
 
 // adopt gives f, found by the first scan, its saved position if one is

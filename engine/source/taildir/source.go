@@ -46,8 +46,9 @@
 // (copies.go); and when the truncation is seen before the copy (listed
 // after the pass's scan, or given the inode number of a file deleted since
 // it), the truncated content is remembered for a minute, and its copy, once
-// found, is read from where the original stopped. Across a kill, the lines delivered after the last position
-// write (writePosInterval) are delivered again; nothing else is.
+// found, is read from where the original stopped. Across a kill, the lines
+// delivered after the last position write (writePosInterval) are delivered
+// again; nothing else is.
 //
 // What copytruncate loses by its nature, and Sluice cannot read:
 //   - lines written to the file between the copy and the truncation: they
@@ -580,8 +581,8 @@ const minCopyPrint = 16
 // truncates — and, if there is one, follows it from that position, so the
 // lines not read before the truncation are read from the copy. The copy is
 // recognised by old's first bytes and the bytes before a recent position;
-// a file the groups already follow is left alone.
-// It reports whether a copy was found.
+// a file the groups already follow is left alone. It reports whether a
+// copy was found.
 func (s *Source) recoverCopy(old *tailFile) bool {
 	if old.fpLen == 0 || (old.pos == 0 && old.fpLen < minCopyPrint) {
 		return false // too little known to tell a copy
@@ -626,10 +627,8 @@ func (s *Source) recoverCopy(old *tailFile) bool {
 		return false
 	}
 	c := best
-	c.group, c.hdrPath = old.group, old.hdrPath
-	c.pos, c.line = old.pos, old.line
-	c.fp, c.fpLen = old.fp, old.fpLen
-	c.ctx, c.ctxEnd, c.ctxLen = old.ctx, old.ctxEnd, old.ctxLen
+	c.group = old.group
+	c.continues(old)
 	c.statSize, c.statMtime = -1, bestTime
 	c.active = s.clk.Now()
 	s.track(c)
@@ -686,16 +685,23 @@ func (s *Source) fromUncopied(f *tailFile, size int64) bool {
 			continue
 		}
 		s.uncopied = slices.Delete(s.uncopied, i, i+1)
-		f.pos, f.line = old.pos, old.line
-		f.fp, f.fpLen = old.fp, old.fpLen
-		f.ctx, f.ctxEnd, f.ctxLen = old.ctx, old.ctxEnd, old.ctxLen
-		f.hdrPath = old.hdrPath
+		f.continues(old)
 		s.dirty, s.urgent = true, true
 		s.x.copied.Inc()
 		s.log.Info("reading the rest of a truncated file from its copy, found after the truncation", "file", old.path, "copy", f.path, "pos", f.pos)
 		return true
 	}
 	return false
+}
+
+// continues makes c, a copy of old's content, read on from old's position
+// under old's identity (a copy holds old's first bytes and the bytes before
+// that position).
+func (c *tailFile) continues(old *tailFile) {
+	c.hdrPath = old.hdrPath
+	c.pos, c.line = old.pos, old.line
+	c.fp, c.fpLen = old.fp, old.fpLen
+	c.ctx, c.ctxEnd, c.ctxLen = old.ctx, old.ctxEnd, old.ctxLen
 }
 
 // hasCopy reports whether a followed file holds old's content and is read

@@ -866,7 +866,7 @@ func TestCopyTakesAClosedFilesInode(t *testing.T) {
 			// Idle: both handles closed.
 			r.clk.Advance(2 * time.Second)
 			r.poll()
-			copyOverRotated(r, rfs, long)
+			copyOverRotated(r, rfs, long("a", 200, 249), "/logs/app.log.1")
 			if !originalFirst {
 				r.write("/logs/app.log", text(long("b", 100, 102)))
 			}
@@ -892,16 +892,16 @@ func rotatedAndLive(t *testing.T, long func(string, int, int) []string, mutate .
 	return r, rfs
 }
 
-// copyOverRotated appends a200-a249 to app.log, deletes app.log.1 and
-// copytruncates app.log to a new app.log.1 that gets the deleted file's
+// copyOverRotated appends more to app.log, deletes app.log.1 and
+// copytruncates app.log to a new file, to, that gets the deleted file's
 // inode number.
-func copyOverRotated(r *rig, rfs *reuseFS, long func(string, int, int) []string) {
+func copyOverRotated(r *rig, rfs *reuseFS, more []string, to string) {
 	r.t.Helper()
 	oldIno := statIno(r.t, r.fs, "/logs/app.log.1")
-	r.write("/logs/app.log", text(long("a", 200, 249)))
+	r.write("/logs/app.log", text(more))
 	r.remove("/logs/app.log.1")
-	r.copyTruncate("/logs/app.log", "/logs/app.log.1")
-	rfs.alias[statIno(r.t, r.mem, "/logs/app.log.1")] = oldIno
+	r.copyTruncate("/logs/app.log", to)
+	rfs.alias[statIno(r.t, r.mem, to)] = oldIno
 }
 
 // The same while Sluice is stopped: the saved inode of a rotated file is
@@ -913,7 +913,7 @@ func TestCopyTakesASavedFilesInode(t *testing.T) {
 	r.start()
 	r.poll()
 	r.stop()
-	copyOverRotated(r, rfs, long)
+	copyOverRotated(r, rfs, long("a", 200, 249), "/logs/app.log.1")
 	r.write("/logs/app.log", text(long("b", 100, 102)))
 	r.start()
 	r.poll()
@@ -1010,11 +1010,7 @@ func TestCopyAtAReusedInodeFoundAfterTheTruncation(t *testing.T) {
 			}
 			r.clk.Advance(10 * time.Millisecond)
 			r.src.scan(r.clk.Now())
-			oldIno := statIno(t, r.fs, "/logs/app.log.1")
-			r.write("/logs/app.log", text(long("a", 210, 249)))
-			r.remove("/logs/app.log.1")
-			r.copyTruncate("/logs/app.log", to)
-			rfs.alias[statIno(t, r.mem, to)] = oldIno
+			copyOverRotated(r, rfs, long("a", 210, 249), to)
 			r.write("/logs/app.log", text(long("b", 100, 199)))
 			if _, err := r.src.service(context.Background(), live, r.clk.Now(), false); err != nil {
 				t.Fatal(err)
